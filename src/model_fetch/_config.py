@@ -1,0 +1,180 @@
+"""One settings object, read at call time.
+
+Precedence is always: explicit argument, then environment variable, then default. Nothing is read
+at import time, so changing ``os.environ`` before building a :class:`~model_fetch.Downloader` takes
+effect (huggingface_hub's import-time reading is a known trap we do not repeat).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from typing import TYPE_CHECKING, Final
+
+import attrs
+
+from model_fetch.exceptions import InvalidRequest
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+__all__ = ["ENVIRONMENT_VARIABLES", "Settings", "parse_size"]
+
+#: Every environment variable model_fetch reads, with its default and meaning (docs render this).
+ENVIRONMENT_VARIABLES: Final[dict[str, tuple[str, str]]] = {
+    "MODEL_FETCH_HOME": (
+        "the user cache directory (platformdirs), e.g. ~/.cache/model_fetch",
+        "Root of the model store: a local path or any fsspec URL (s3://bucket/models).",
+    ),
+    "MODEL_FETCH_OFFLINE": (
+        "unset (online)",
+        "1/true/yes/on: serve installed models only; anything that needs the network fails "
+        "with OfflineModeError naming this variable.",
+    ),
+    "HF_HUB_OFFLINE": (
+        "unset (online)",
+        "huggingface_hub's offline switch; model_fetch honours it exactly like MODEL_FETCH_OFFLINE.",
+    ),
+    "MODEL_FETCH_LOCK_TIMEOUT": (
+        "3600",
+        "Seconds to wait for another thread or process downloading the same (name, version).",
+    ),
+    "MODEL_FETCH_MAX_STORE_SIZE": (
+        "unset (no quota)",
+        "A quota for the store, in bytes or with a unit (500MiB, 20GB). Downloads that would "
+        "exceed it fail with InsufficientStorage (413).",
+    ),
+    "HTTPS_PROXY / HTTP_PROXY / NO_PROXY": (
+        "unset",
+        "Proxies for http(s) downloads, as curl and requests read them (lower case works too).",
+    ),
+    "SSL_CERT_FILE / REQUESTS_CA_BUNDLE": (
+        "the system trust store",
+        "A CA bundle to verify https servers with.",
+    ),
+    "NETRC": (
+        "~/.netrc",
+        "Where to find per-host credentials for http(s) downloads.",
+    ),
+}
+
+_TRUE = frozenset({"1", "true", "yes", "on"})
+_FALSE = frozenset({"", "0", "false", "no", "off"})
+_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMGT]i?B?|B)?\s*$", re.IGNORECASE)
+_UNITS = {
+    "": 1,
+    "B": 1,
+    "K": 1000,
+    "KB": 1000,
+    "KIB": 1024,
+    "KI": 1024,
+    "M": 1000**2,
+    "MB": 1000**2,
+    "MIB": 1024**2,
+    "MI": 1024**2,
+    "G": 1000**3,
+    "GB": 1000**3,
+    "GIB": 1024**3,
+    "GI": 1024**3,
+    "T": 1000**4,
+    "TB": 1000**4,
+    "TIB": 1024**4,
+    "TI": 1024**4,
+}
+
+
+def parse_size(text: str) -> int:
+    """Parse a size such as ``1048576``, ``500MiB`` or ``20GB`` into bytes.
+
+    Raises:
+        InvalidRequest: The text is not a size.
+    """
+    match = _SIZE.match(text)
+    if not match:
+        raise InvalidRequest(f"Not a size: {text!r} (write e.g. 1048576, 500MiB or 20GB)")
+    number, unit = match.groups()
+    return int(float(number) * _UNITS[(unit or "").upper()])
+
+
+def _flag(environ: Mapping[str, str], name: str) -> bool:
+    value = environ.get(name, "").strip().lower()
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    raise InvalidRequest(f"{name}={value!r} is not a boolean (use 1 or 0)")
+
+
+def default_home() -> str:
+    """Return the default store root: the user cache directory for model_fetch."""
+    import platformdirs  # noqa: PLC0415 - only needed when no root is configured
+
+    return platformdirs.user_cache_dir("model_fetch", appauthor=False)
+
+
+@attrs.frozen(kw_only=True)
+class Settings:
+    """Configuration shared by a :class:`~model_fetch.Downloader` and its parts.
+
+    Attributes:
+        home: The store root (a local path or an fsspec URL).
+        offline: Whether only installed models may be served.
+        offline_variable: What turned offline mode on (an environment variable or ``offline=``).
+        lock_timeout: Seconds to wait for a concurrent download of the same version.
+        max_store_bytes: A quota on the store's size, or None.
+    """
+
+    home: str
+    offline: bool = False
+    offline_variable: str | None = None
+    lock_timeout: float = 3600.0
+    max_store_bytes: int | None = None
+
+    @classmethod
+    def load(
+        cls,
+        *,
+        home: str | os.PathLike[str] | None = None,
+        offline: bool | None = None,
+        lock_timeout: float | None = None,
+        max_store_bytes: int | None = None,
+        environ: Mapping[str, str] | None = None,
+    ) -> Settings:
+        """Build settings from arguments, then the environment, then defaults.
+
+        Args:
+            home: The store root; overrides ``MODEL_FETCH_HOME``.
+            offline: Offline mode; overrides ``MODEL_FETCH_OFFLINE`` and ``HF_HUB_OFFLINE``.
+            lock_timeout: Overrides ``MODEL_FETCH_LOCK_TIMEOUT``.
+            max_store_bytes: Overrides ``MODEL_FETCH_MAX_STORE_SIZE``.
+            environ: The environment to read (``os.environ`` by default).
+
+        Raises:
+            InvalidRequest: An environment variable holds a value of the wrong kind.
+        """
+        env = os.environ if environ is None else environ
+        root = os.fspath(home) if home is not None else env.get("MODEL_FETCH_HOME") or default_home()
+        offline_variable: str | None = None
+        if offline is None:
+            for name in ("MODEL_FETCH_OFFLINE", "HF_HUB_OFFLINE"):
+                if _flag(env, name):
+                    offline_variable = name
+                    break
+            offline = offline_variable is not None
+        elif offline:
+            offline_variable = "offline=True"
+        if lock_timeout is None:
+            raw = env.get("MODEL_FETCH_LOCK_TIMEOUT", "3600")
+            try:
+                lock_timeout = float(raw)
+            except ValueError:
+                raise InvalidRequest(f"MODEL_FETCH_LOCK_TIMEOUT={raw!r} is not a number") from None
+        if max_store_bytes is None and env.get("MODEL_FETCH_MAX_STORE_SIZE"):
+            max_store_bytes = parse_size(env["MODEL_FETCH_MAX_STORE_SIZE"])
+        return cls(
+            home=root,
+            offline=offline,
+            offline_variable=offline_variable,
+            lock_timeout=lock_timeout,
+            max_store_bytes=max_store_bytes,
+        )

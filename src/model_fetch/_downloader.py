@@ -1,0 +1,506 @@
+"""The :class:`Downloader`: one pipeline behind the library, the CLI and the REST API.
+
+request ─validate─► source plan ─► preflight (exists? space? lock) ─► transfer (hash while
+streaming) ─► verify ─► commit (atomic move, install record last) ─► InstallResult
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import threading
+from typing import TYPE_CHECKING, Any, Self
+
+import filelock
+
+from model_fetch._clock import Clock, SystemClock
+from model_fetch._config import Settings
+from model_fetch._log import get_logger, redact_url
+from model_fetch._models import (
+    DownloadOptions,
+    DownloadRequest,
+    FileRecord,
+    IfExists,
+    InstalledModel,
+    InstallResult,
+    ModelInfo,
+    Plan,
+    Progress,
+    RemovalResult,
+    RemoteFile,
+)
+from model_fetch._paths import validate_name, validate_version
+from model_fetch._progress import ProgressTracker
+from model_fetch.exceptions import (
+    ChecksumMismatch,
+    DownloadFailed,
+    DownloadInProgress,
+    ModelExists,
+    ModelNotFound,
+    OfflineModeError,
+)
+from model_fetch.sources import Source, SourceContext, get_source_class
+from model_fetch.storage import InstallRecord, Store, make_record
+from model_fetch.transfer import HttpClient, Transfer
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from types import TracebackType
+
+    from model_fetch._models import CacheInfo
+
+__all__ = ["Downloader"]
+
+log = get_logger(__name__)
+
+
+class Downloader:
+    """Downloads, verifies and installs models into a store; lists, inspects and removes them.
+
+    A Downloader is thread-safe and meant to be long-lived: it holds one connection pool shared
+    by every download. Use it as a context manager, or call :meth:`close`.
+
+    Example:
+        >>> from model_fetch import Downloader
+        >>> with Downloader(store="/tmp/models") as downloader:  # doctest: +SKIP
+        ...     result = downloader.download(
+        ...         "resnet50", version="v1.0",
+        ...         download_url="https://example.com/resnet50.pth",
+        ...         checksum="sha256:...",
+        ...     )
+        ...     print(result.file_path)
+
+    Args:
+        store: The store root: a local path or any fsspec URL. Defaults to ``MODEL_FETCH_HOME``,
+            else the user cache directory.
+        offline: Serve installed models only. Defaults to ``MODEL_FETCH_OFFLINE`` or
+            ``HF_HUB_OFFLINE``.
+        max_store_bytes: A quota on the store's size. Defaults to ``MODEL_FETCH_MAX_STORE_SIZE``.
+        lock_timeout: Seconds to wait for a concurrent download of the same version.
+        storage_options: Options for the store's fsspec filesystem (credentials, endpoint).
+        http: The HTTP client to share (one is created by default).
+        clock: The clock used for backoff and stall detection (tests inject a fake one).
+        sources: Source instances by name, used instead of the registry's for those names.
+    """
+
+    def __init__(
+        self,
+        store: str | os.PathLike[str] | None = None,
+        *,
+        offline: bool | None = None,
+        max_store_bytes: int | None = None,
+        lock_timeout: float | None = None,
+        storage_options: dict[str, Any] | None = None,
+        http: HttpClient | None = None,
+        clock: Clock | None = None,
+        sources: dict[str, Source] | None = None,
+    ) -> None:
+        """Create a downloader. Nothing is fetched or written until a download starts."""
+        self.settings = Settings.load(
+            home=store,
+            offline=offline,
+            lock_timeout=lock_timeout,
+            max_store_bytes=max_store_bytes,
+        )
+        self.store = Store(self.settings.home, self.settings, storage_options)
+        self._owns_http = http is None
+        self.http = http or HttpClient()
+        self.clock = clock or SystemClock()
+        self._transfer = Transfer(self.http, self.clock)
+        self._sources: dict[str, Source] = dict(sources or {})
+        self._sources_lock = threading.Lock()
+
+    # -- lifecycle ----------------------------------------------------------------------------
+    def close(self) -> None:
+        """Release the connection pool (if this downloader created it)."""
+        if self._owns_http:
+            self.http.close()
+
+    def __enter__(self) -> Self:
+        """Return self."""
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        """Close the downloader."""
+        self.close()
+
+    def __repr__(self) -> str:
+        """Show the store."""
+        return f"Downloader(store={self.store.url!r})"
+
+    # -- sources ------------------------------------------------------------------------------
+    def source(self, name: str) -> Source:
+        """Return the source instance for a name, building it on first use.
+
+        Raises:
+            UnknownSource: No such source is registered.
+        """
+        with self._sources_lock:
+            found = self._sources.get(name)
+        if found is not None:
+            return found
+        factory = get_source_class(name)
+        instance = factory(SourceContext(settings=self.settings, http=self.http))
+        with self._sources_lock:
+            return self._sources.setdefault(name, instance)
+
+    # -- download -----------------------------------------------------------------------------
+    def download(
+        self,
+        model_name: str,
+        version: str = "latest",
+        *,
+        download_url: str | None = None,
+        source: str = "default",
+        checksum: str | None = None,
+        force_download: bool = False,
+        if_exists: IfExists = "reuse",
+        options: DownloadOptions | dict[str, Any] | None = None,
+        metadata: dict[str, Any] | None = None,
+        progress: Callable[[Progress], None] | None = None,
+    ) -> InstallResult:
+        """Download, verify and install a model; return at once if it is already installed.
+
+        Args:
+            model_name: The model's name (``name`` or ``org/name``).
+            version: The version to install (``latest`` by default).
+            download_url: A direct URL; it overrides the repository lookup whatever ``source``
+                says.
+            source: The source that resolves the request (``default``, ``huggingface``,
+                ``url``, ``local`` or a plugin).
+            checksum: The expected digest, ``algo:hex`` (sha256, sha512, sha1, md5, blake2b); a
+                bare 64-character hex is sha256.
+            force_download: Download again even if installed, replacing it atomically.
+            if_exists: ``reuse`` (default) returns an installed, intact version with no network
+                request; ``error`` raises :class:`ModelExists` instead.
+            options: The contract's options (``chunk_size``, ``timeout``, ``retry_count``,
+                ``verify_ssl``, ``extract_after_download``, ``cleanup_temp_files``).
+            metadata: Free-form metadata kept in the install record.
+            progress: Called with :class:`Progress` snapshots while the download runs.
+
+        Returns:
+            The contract's "Download Completed" result.
+
+        Raises:
+            InvalidRequest: A malformed name, version, checksum, option or URL (400).
+            ModelNotFound: No such model at the source (404).
+            ModelExists: Installed already and ``if_exists="error"`` (409).
+            InsufficientStorage: The store cannot hold the model (413).
+            ChecksumMismatch: The bytes do not match the expected digest (500).
+            DownloadFailed: The transfer failed after its retries (500).
+        """
+        request = DownloadRequest(
+            model_name=model_name,
+            version=version,
+            download_url=download_url,
+            source=source,
+            checksum=checksum,
+            force_download=force_download,
+            if_exists=if_exists,
+            options=options,
+            metadata=metadata if metadata is not None else {},
+        )
+        return self.run(request, progress=progress)
+
+    def run(
+        self,
+        request: DownloadRequest,
+        *,
+        progress: Callable[[Progress], None] | None = None,
+    ) -> InstallResult:
+        """Run the pipeline for a validated request (see :meth:`download`)."""
+        started = self.clock.monotonic()
+        existing = self._installed(request.model_name, request.version)
+        if existing is not None and not request.force_download:
+            return self._reuse_or_refuse(request, existing)
+        if self.settings.offline:
+            raise OfflineModeError(
+                f"{self.settings.offline_variable} is set and model {request.model_name!r} "
+                f"version {request.version!r} is not installed; unset it to download",
+                model_name=request.model_name,
+                version=request.version,
+                variable=self.settings.offline_variable,
+            )
+        plan = self.source(request.effective_source).plan(request)
+        if plan.version != request.version:
+            resolved = self._installed(request.model_name, plan.version)
+            if resolved is not None and not request.force_download:
+                return self._reuse_or_refuse(request, resolved)
+            existing = resolved
+        if plan.total_size is not None:
+            self.store.check_space(plan.total_size)
+        lock = self.store.lock(request.model_name, plan.version)
+        try:
+            lock.acquire(timeout=self.settings.lock_timeout)
+        except filelock.Timeout:
+            raise DownloadFailed(
+                f"Timed out after {self.settings.lock_timeout:g} s waiting for another download "
+                f"of {request.model_name!r} version {plan.version!r}",
+            ) from None
+        try:
+            current = self._installed(request.model_name, plan.version)
+            if current is not None and (
+                not request.force_download
+                or existing is None
+                or current.generation != existing.generation
+            ):
+                # Installed by someone else while this request waited: that is our result.
+                return self._result(current, reused=True, duration=self.clock.monotonic() - started)
+            record = self._fetch_and_commit(request, plan, progress)
+        finally:
+            lock.release()
+        return self._result(record, reused=False, duration=self.clock.monotonic() - started)
+
+    def _installed(self, name: str, version: str) -> InstallRecord | None:
+        record = self.store.read_record(name, version)
+        if record is None or not self.store.is_intact(record):
+            return None
+        return record
+
+    def _reuse_or_refuse(self, request: DownloadRequest, record: InstallRecord) -> InstallResult:
+        if request.if_exists == "error":
+            raise ModelExists(
+                f"Model '{record.name}' version '{record.version}' already exists. "
+                "Use force_download=true to override.",
+                model_name=record.name,
+                version=record.version,
+            )
+        self.store.touch_accessed(record)
+        return self._result(record, reused=True, duration=0.0)
+
+    def _fetch_and_commit(
+        self,
+        request: DownloadRequest,
+        plan: Plan,
+        progress: Callable[[Progress], None] | None,
+    ) -> InstallRecord:
+        tracker = ProgressTracker(
+            [file.size for file in plan.files],
+            chunk_size=request.options.chunk_size,
+            clock=self.clock,
+            callback=progress,
+        )
+        available = self.store.available()
+        held = [0] * len(plan.files)
+        staging = self.store.new_staging()
+        try:
+            records: list[FileRecord] = []
+            verified = True
+            for index, remote in enumerate(plan.files):
+                records.append(
+                    self._fetch_one(request, plan, index, remote, staging, tracker, held, available),
+                )
+                verified = verified and remote.checksum is not None
+            tracker.stage("verifying")
+            tracker.stage("installing")
+            record = make_record(
+                name=request.model_name,
+                version=plan.version,
+                source=plan.source,
+                download_url=redact_url(plan.download_url),
+                files=records,
+                metadata=request.metadata,
+                checksum_verified=verified,
+            )
+            committed = self.store.commit(staging, record)
+        except BaseException:
+            self.store.discard(staging)
+            raise
+        tracker.finish()
+        log.info(
+            "Installed %s version %s (%d file(s), %d bytes)",
+            committed.name,
+            committed.version,
+            len(committed.files),
+            committed.size,
+        )
+        return committed
+
+    def _fetch_one(
+        self,
+        request: DownloadRequest,
+        plan: Plan,
+        index: int,
+        remote: RemoteFile,
+        staging: str,
+        tracker: ProgressTracker,
+        held: list[int],
+        available: int | None,
+    ) -> FileRecord:
+        dest = self.store.staging_file(staging, remote.path)
+
+        def on_size(size: int) -> None:
+            tracker.set_size(index, size)
+            if plan.total_size is None:
+                self.store.check_space(size + sum(held[:index]))
+
+        def reserve(position: int) -> None:
+            held[index] = position
+            if available is not None and sum(held) > available:
+                self.store.check_space(sum(held))
+
+        outcome = self._transfer.fetch(
+            remote,
+            dest,
+            request.options,
+            on_size=on_size,
+            on_position=lambda position: tracker.advance(index, position),
+            reserve=reserve,
+        )
+        if remote.checksum is not None and not remote.checksum.matches(outcome.digest or ""):
+            raise ChecksumMismatch(
+                f"Checksum mismatch for {remote.path} from {redact_url(remote.url)}: expected "
+                f"{remote.checksum.algorithm}:{remote.checksum.hexdigest}, got "
+                f"{remote.checksum.algorithm}:{outcome.digest}",
+                url=redact_url(remote.url),
+                path=remote.path,
+                algorithm=remote.checksum.algorithm,
+                expected=remote.checksum.hexdigest,
+                actual=outcome.digest,
+            )
+        return FileRecord(path=remote.path, size=outcome.size, sha256=outcome.sha256)
+
+    def _result(self, record: InstallRecord, *, reused: bool, duration: float) -> InstallResult:
+        return InstallResult(
+            model_name=record.name,
+            version=record.version,
+            file_path=self.store.file_path(record),
+            size_bytes=record.size,
+            download_duration_seconds=duration,
+            checksum_verified=record.checksum_verified,
+            installed_at=record.installed_at,
+            model_id=record.model_id,
+            ready_for_inference=record.ready_for_inference,
+            readiness=dict(record.readiness),
+            reused=reused,
+            source=record.source,
+            download_url=record.download_url,
+            directory=self.store.display(self.store.generation_dir(record)),
+        )
+
+    # -- inspection ---------------------------------------------------------------------------
+    def list_models(self) -> list[InstalledModel]:
+        """List every installed version, sorted by name then install time."""
+        records = sorted(self.store.iter_records(), key=lambda r: (r.name, r.installed_at, r.version))
+        return [
+            InstalledModel(
+                name=record.name,
+                version=record.version,
+                model_id=record.model_id,
+                source=record.source,
+                size_bytes=record.size,
+                installed_at=record.installed_at,
+                ready_for_inference=record.ready_for_inference,
+            )
+            for record in records
+        ]
+
+    def _versions(self, name: str) -> list[InstallRecord]:
+        """Installed records of a model, oldest install first."""
+        records = [record for record in self.store.iter_records() if record.name == name]
+        return sorted(records, key=lambda r: (r.installed_at, r.version))
+
+    def info(self, name: str, version: str | None = None) -> ModelInfo:
+        """Describe one installed version (the newest installed when ``version`` is None).
+
+        Raises:
+            InvalidRequest: The name or version is malformed.
+            ModelNotFound: That model or version is not installed.
+        """
+        name = validate_name(name)
+        records = self._versions(name)
+        if version is None or version == "latest":
+            if not records:
+                raise ModelNotFound(f"Model '{name}' is not installed", model_name=name, version=None)
+            record = records[-1]
+        else:
+            version = validate_version(version)
+            found = [r for r in records if r.version == version]
+            if not found:
+                raise ModelNotFound(
+                    f"Model '{name}' version '{version}' is not installed",
+                    model_name=name,
+                    version=version,
+                )
+            record = found[0]
+        return ModelInfo(
+            name=record.name,
+            version=record.version,
+            versions=tuple(r.version for r in records),
+            model_id=record.model_id,
+            source=record.source,
+            download_url=record.download_url,
+            file_path=self.store.file_path(record),
+            files=record.files,
+            size_bytes=record.size,
+            installed_at=record.installed_at,
+            checksum_verified=record.checksum_verified,
+            ready_for_inference=record.ready_for_inference,
+            readiness=dict(record.readiness),
+            metadata=dict(record.metadata),
+            directory=self.store.display(self.store.generation_dir(record)),
+        )
+
+    def remove(self, name: str, version: str = "all") -> RemovalResult:
+        """Remove one version (or ``all``, or ``latest``: the newest installed).
+
+        Raises:
+            InvalidRequest: The name or version is malformed.
+            ModelNotFound: Nothing installed matches.
+            DownloadInProgress: A download of that version is running.
+        """
+        name = validate_name(name)
+        records = self._versions(name)
+        if version == "all":
+            targets = records
+        elif version == "latest":
+            targets = records[-1:]
+        else:
+            version = validate_version(version)
+            targets = [r for r in records if r.version == version]
+        if not targets:
+            shown = "" if version == "all" else f" version '{version}'"
+            raise ModelNotFound(
+                f"Model '{name}'{shown} is not installed",
+                model_name=name,
+                version=None if version == "all" else version,
+            )
+        removed_files: list[str] = []
+        freed = 0
+        for record in targets:
+            lock = self.store.lock(record.name, record.version)
+            try:
+                lock.acquire(timeout=0)
+            except filelock.Timeout:
+                raise DownloadInProgress(
+                    f"A download of model '{name}' version '{record.version}' is in progress",
+                    model_name=name,
+                    version=record.version,
+                ) from None
+            try:
+                removed_files.extend(self.store.remove(record))
+                freed += record.size
+            finally:
+                lock.release()
+        removed_versions = tuple(record.version for record in targets)
+        remaining = tuple(r.version for r in records if r.version not in removed_versions)
+        shown_version = version if version == "all" else removed_versions[0]
+        return RemovalResult(
+            model_name=name,
+            version=shown_version,
+            removed_versions=removed_versions,
+            removed_files=tuple(removed_files),
+            freed_bytes=freed,
+            removed_at=dt.datetime.now(dt.UTC),
+            remaining_versions=remaining,
+        )
+
+    def cache_info(self) -> CacheInfo:
+        """Describe the store: capacity, installed models and the download area."""
+        return self.store.cache_info()
+

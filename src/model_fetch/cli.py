@@ -1,0 +1,288 @@
+"""The ``model-fetch`` command: parse, call :class:`~model_fetch.Downloader`, render.
+
+Exit codes: 0 success, 1 download or verification failure, 2 bad input (including an invalid
+name or an unknown source), 3 not found, 4 already exists (or a download in progress),
+5 insufficient storage, 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from typing import TYPE_CHECKING, Any, Final
+
+from model_fetch import __version__
+from model_fetch.exceptions import InvalidRequest, ModelFetchError
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+
+    from model_fetch._downloader import Downloader
+    from model_fetch._models import Progress
+
+__all__ = ["EXIT_CODES", "build_parser", "main"]
+
+EXIT_CODES: Final[dict[int, str]] = {
+    0: "success",
+    1: "download or verification failure",
+    2: "bad input, including an invalid name or an unknown source",
+    3: "not found",
+    4: "already exists, or a download of it is in progress",
+    5: "insufficient storage",
+    130: "interrupted (Ctrl-C)",
+}
+
+
+def _exit_code_help() -> str:
+    lines = [f"  {code:<4} {meaning}" for code, meaning in EXIT_CODES.items()]
+    return "exit codes:\n" + "\n".join(lines)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Build the argument parser (the CLI reference in the docs is generated from it)."""
+    parser = argparse.ArgumentParser(
+        prog="model-fetch",
+        description="Download, verify and install models; list, inspect and remove them.",
+        epilog=_exit_code_help(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--store",
+        metavar="PATH|URL",
+        help="store root: a path or fsspec URL (default: $MODEL_FETCH_HOME, else the user cache)",
+    )
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="log more (-vv: debug)")
+    parser.add_argument("-q", "--quiet", action="store_true", help="log errors only, no progress bar")
+    parser.add_argument("--version", action="version", version=f"model-fetch {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    download = commands.add_parser(
+        "download",
+        help="download, verify and install a model",
+        description="Download, verify and install a model into the store.",
+        epilog=_exit_code_help(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    download.add_argument("name", metavar="NAME", help="model name (name or org/name)")
+    download.add_argument("--version", dest="model_version", default="latest", metavar="V")
+    download.add_argument("--url", metavar="URL", help="direct download URL (overrides the source)")
+    download.add_argument("--source", default="default", metavar="S", help="source name")
+    download.add_argument("--checksum", metavar="C", help="expected digest, algo:hex")
+    download.add_argument("--force", action="store_true", help="download again even if installed")
+    download.add_argument(
+        "--if-exists",
+        choices=("error", "reuse"),
+        default="error",
+        help="when already installed: fail with exit 4 (default) or reuse it",
+    )
+    download.add_argument("--chunk-size", type=int, metavar="N", help="progress granularity in bytes")
+    download.add_argument("--timeout", type=float, metavar="S", help="connect/read/stall timeout")
+    download.add_argument("--retries", type=int, metavar="N", help="retries after the first attempt")
+    download.add_argument("--no-verify-ssl", action="store_true", help="skip TLS verification")
+    download.add_argument("--no-extract", action="store_true", help="do not extract archives")
+    download.add_argument("--keep-temp", action="store_true", help="keep temporary files")
+    download.add_argument("--metadata", metavar="JSON", help="a JSON object kept with the model")
+    download.add_argument("--json", action="store_true", help="print the result as JSON")
+
+    listing = commands.add_parser("list", help="list installed models")
+    listing.add_argument("--json", action="store_true", help="print GET /models JSON")
+
+    info = commands.add_parser("info", help="show one installed model")
+    info.add_argument("name", metavar="NAME")
+    info.add_argument("--version", dest="model_version", metavar="V", help="default: newest")
+    info.add_argument("--json", action="store_true", help="print GET /model-info JSON")
+
+    remove = commands.add_parser("remove", help="remove installed versions")
+    remove.add_argument("name", metavar="NAME")
+    remove.add_argument(
+        "--version",
+        dest="model_version",
+        default="all",
+        metavar="V",
+        help="a version, 'latest' or 'all' (default)",
+    )
+    remove.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    remove.add_argument("--json", action="store_true", help="print the result as JSON")
+
+    cache = commands.add_parser("cache-info", help="show the store's size and contents")
+    cache.add_argument("--json", action="store_true", help="print GET /cache-info JSON")
+    return parser
+
+
+def _print_json(data: Any) -> None:
+    print(json.dumps(data, indent=2))
+
+
+class _ProgressBar:
+    """A tqdm bar fed by progress snapshots (bytes, speed, ETA and stage)."""
+
+    def __init__(self, label: str) -> None:
+        from tqdm import tqdm  # noqa: PLC0415 - only the CLI draws bars
+
+        self._bar = tqdm(
+            total=None,
+            unit="B",
+            unit_scale=True,
+            unit_divisor=1024,
+            desc=label,
+            file=sys.stderr,
+            dynamic_ncols=True,
+            leave=True,
+        )
+        self._stage = ""
+
+    def __call__(self, snapshot: Progress) -> None:
+        if snapshot.total_bytes and self._bar.total != snapshot.total_bytes:
+            self._bar.total = snapshot.total_bytes
+        self._bar.update(snapshot.downloaded_bytes - self._bar.n)
+        if snapshot.current_stage != self._stage:
+            self._stage = snapshot.current_stage
+            self._bar.set_postfix_str(self._stage)
+
+    def close(self) -> None:
+        self._bar.close()
+
+
+def _download(downloader: Downloader, args: argparse.Namespace) -> int:
+    options: dict[str, Any] = {}
+    for key, value in (
+        ("chunk_size", args.chunk_size),
+        ("timeout", args.timeout),
+        ("retry_count", args.retries),
+    ):
+        if value is not None:
+            options[key] = value
+    if args.no_verify_ssl:
+        options["verify_ssl"] = False
+    if args.no_extract:
+        options["extract_after_download"] = False
+    if args.keep_temp:
+        options["cleanup_temp_files"] = False
+    metadata: dict[str, Any] = {}
+    if args.metadata:
+        try:
+            metadata = json.loads(args.metadata)
+        except json.JSONDecodeError as exc:
+            raise InvalidRequest(f"--metadata is not valid JSON: {exc}") from None
+    bar = _ProgressBar(args.name) if sys.stderr.isatty() and not args.quiet else None
+    progress: Callable[[Progress], None] | None = bar
+    try:
+        result = downloader.download(
+            args.name,
+            args.model_version,
+            download_url=args.url,
+            source=args.source,
+            checksum=args.checksum,
+            force_download=args.force,
+            if_exists=args.if_exists,
+            options=options,
+            metadata=metadata,
+            progress=progress,
+        )
+    finally:
+        if bar is not None:
+            bar.close()
+    if args.json:
+        _print_json(result.to_dict())
+    else:
+        verb = "Already installed" if result.reused else "Installed"
+        check = "checksum verified" if result.checksum_verified else "no checksum to verify"
+        print(f"{verb} {result.model_name} {result.version} ({check})")
+        print(result.file_path)
+    return 0
+
+
+def _list(downloader: Downloader, args: argparse.Namespace) -> int:
+    models = downloader.list_models()
+    if args.json:
+        _print_json({"models": [model.to_dict() for model in models], "total": len(models)})
+        return 0
+    if not models:
+        print("No models installed.")
+        return 0
+    rows = [("NAME", "VERSION", "SIZE (MB)", "SOURCE", "INSTALLED")]
+    rows += [
+        (m.name, m.version, f"{m.size_bytes / 2**20:.1f}", m.source, m.to_dict()["installed_at"])
+        for m in models
+    ]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
+    return 0
+
+
+def _info(downloader: Downloader, args: argparse.Namespace) -> int:
+    info = downloader.info(args.name, args.model_version)
+    data = info.to_dict()
+    if args.json:
+        _print_json(data)
+        return 0
+    for key in ("name", "version", "versions", "model_id", "source", "download_url", "file_path",
+                "size_mb", "installed_at", "checksum_verified", "ready_for_inference", "readiness"):
+        value = data[key]
+        print(f"{key + ':':<20}{', '.join(value) if isinstance(value, list) else value}")
+    for file in info.files:
+        print(f"  {file.path}  {file.size} bytes  sha256:{file.sha256}")
+    return 0
+
+
+def _remove(downloader: Downloader, args: argparse.Namespace) -> int:
+    if not args.yes:
+        if not sys.stdin.isatty():
+            raise InvalidRequest("refusing to remove without confirmation: pass --yes")
+        answer = input(f"Remove {args.name} ({args.model_version})? [y/N] ")
+        if answer.strip().lower() not in {"y", "yes"}:
+            print("Nothing removed.")
+            return 0
+    result = downloader.remove(args.name, args.model_version)
+    if args.json:
+        _print_json(result.to_dict())
+    else:
+        print(result.message)
+        print(f"Freed {result.freed_bytes / 2**20:.1f} MB")
+    return 0
+
+
+def _cache_info(downloader: Downloader, args: argparse.Namespace) -> int:
+    data = downloader.cache_info().to_dict()
+    if args.json:
+        _print_json(data)
+        return 0
+    info, models, downloads = data["cache_info"], data["model_cache"], data["download_cache"]
+    print(f"Store:      {info['cache_directory']}")
+    print(f"Capacity:   {info['used_cache_size_mb']} MB used of {info['total_cache_size_mb']} MB "
+          f"({info['cache_usage_percentage']}%), {info['available_cache_size_mb']} MB free")
+    print(f"Models:     {models['entry_count']} installed, {models['current_size_mb']} MB")
+    print(f"Downloads:  {downloads['partial_downloads']} partial, {downloads['current_size_mb']} MB")
+    return 0
+
+
+_COMMANDS: Final[dict[str, Callable[[Downloader, argparse.Namespace], int]]] = {
+    "download": _download,
+    "list": _list,
+    "info": _info,
+    "remove": _remove,
+    "cache-info": _cache_info,
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line and return its exit code."""
+    args = build_parser().parse_args(argv)
+    level = logging.ERROR if args.quiet else (logging.WARNING, logging.INFO, logging.DEBUG)[
+        min(args.verbose, 2)
+    ]
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        from model_fetch._downloader import Downloader  # noqa: PLC0415 - fast --help
+
+        with Downloader(store=args.store) as downloader:
+            return _COMMANDS[args.command](downloader, args)
+    except ModelFetchError as exc:
+        print(f"model-fetch: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("model-fetch: interrupted", file=sys.stderr)
+        return 130

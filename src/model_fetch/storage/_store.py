@@ -1,0 +1,524 @@
+"""The model store on fsspec: layout, staging, atomic commit and install records.
+
+Layout under the root (a local path or any fsspec URL)::
+
+    models/<name>/<version>/install.json     the install record, written last: the commit marker
+    models/<name>/<version>/g-<id>/...       the files of one generation
+    models/<name>/<version>/accessed         touched when an installed copy is reused
+    .staging/<id>/                           downloads in progress (local stores)
+    .locks/<hash>.lock                       one lock file per (name, version) (local stores)
+
+``<name>`` and ``<version>`` are escaped into one path segment each (see
+:func:`~model_fetch._paths.escape_segment`), so the layout is injective. A new download, even a
+forced one, lands in a fresh generation directory; switching the install record to it is the only
+visible step, so a reader sees the old files or the new ones, never a mix. Old generations are
+removed after the switch.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+import uuid
+from typing import TYPE_CHECKING, Any, Final
+
+import attrs
+import filelock
+
+from model_fetch._log import get_logger
+from model_fetch._models import (
+    CachedModel,
+    CacheInfo,
+    FileRecord,
+    iso_timestamp,
+    parse_timestamp,
+)
+from model_fetch._paths import escape_segment, model_id, validate_relpath
+from model_fetch.exceptions import InsufficientStorage
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from model_fetch._config import Settings
+
+__all__ = ["RECORD_FORMAT", "RECORD_NAME", "InstallRecord", "Store"]
+
+log = get_logger(__name__)
+
+RECORD_NAME: Final = "install.json"
+RECORD_FORMAT: Final = 1
+_GENERATION_PREFIX: Final = "g-"
+
+
+@attrs.frozen(kw_only=True)
+class InstallRecord:
+    """The install record: the only proof that a version is completely installed.
+
+    Attributes:
+        name: The model's name.
+        version: The version.
+        source: The source that resolved it.
+        download_url: Where it came from, with userinfo and query string redacted.
+        files: Every installed file with its size and sha256.
+        installed_at: When the record was committed.
+        metadata: The request's metadata.
+        model_id: The contract's model identifier.
+        readiness: ``{"checked": <check or None>, "reason": <why not ready or None>}``.
+        ready_for_inference: Whether a real model check passed.
+        checksum_verified: Whether a digest was checked against the bytes.
+        generation: The directory holding this install's files.
+        primary: The main file's relative path (None for a multi-file model).
+    """
+
+    name: str
+    version: str
+    source: str
+    download_url: str
+    files: tuple[FileRecord, ...]
+    installed_at: dt.datetime
+    metadata: dict[str, Any]
+    model_id: str
+    readiness: dict[str, Any]
+    ready_for_inference: bool
+    checksum_verified: bool
+    generation: str
+    primary: str | None
+
+    @property
+    def size(self) -> int:
+        """Total bytes of the installed files."""
+        return sum(file.size for file in self.files)
+
+    def to_json(self) -> dict[str, Any]:
+        """Return the record's JSON document."""
+        return {
+            "format": RECORD_FORMAT,
+            "name": self.name,
+            "version": self.version,
+            "source": self.source,
+            "download_url": self.download_url,
+            "files": [file.to_dict() for file in self.files],
+            "installed_at": iso_timestamp(self.installed_at),
+            "metadata": self.metadata,
+            "model_id": self.model_id,
+            "readiness": self.readiness,
+            "ready_for_inference": self.ready_for_inference,
+            "checksum_verified": self.checksum_verified,
+            "generation": self.generation,
+            "primary": self.primary,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> InstallRecord:
+        """Parse a record document.
+
+        Raises:
+            ValueError: The document is not a record this version understands.
+        """
+        if data.get("format") != RECORD_FORMAT:
+            raise ValueError(f"unsupported install record format {data.get('format')!r}")
+        try:
+            files = tuple(
+                FileRecord(path=validate_relpath(f["path"]), size=int(f["size"]), sha256=str(f["sha256"]))
+                for f in data["files"]
+            )
+            generation = str(data["generation"])
+            if not generation.startswith(_GENERATION_PREFIX) or "/" in generation:
+                raise ValueError("bad generation")
+            return cls(
+                name=str(data["name"]),
+                version=str(data["version"]),
+                source=str(data["source"]),
+                download_url=str(data["download_url"]),
+                files=files,
+                installed_at=parse_timestamp(str(data["installed_at"])),
+                metadata=dict(data.get("metadata") or {}),
+                model_id=str(data["model_id"]),
+                readiness=dict(data["readiness"]),
+                ready_for_inference=bool(data["ready_for_inference"]),
+                checksum_verified=bool(data["checksum_verified"]),
+                generation=generation,
+                primary=data.get("primary"),
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ValueError(f"malformed install record: {exc}") from exc
+
+
+class Store:
+    """A model store on any fsspec filesystem, with fast paths for local disks.
+
+    Args:
+        root: A local path or an fsspec URL (``s3://bucket/models``, ``memory://store``).
+        settings: The downloader's settings (quota, lock timeout).
+        storage_options: Options passed to the fsspec filesystem (credentials, endpoint).
+    """
+
+    def __init__(
+        self,
+        root: str | os.PathLike[str],
+        settings: Settings,
+        storage_options: dict[str, Any] | None = None,
+    ) -> None:
+        """Open the store; the root directory is created on first write."""
+        import fsspec  # noqa: PLC0415 - keeps `import model_fetch` light
+        from fsspec.implementations.local import LocalFileSystem  # noqa: PLC0415
+
+        text = os.fspath(root)
+        self.fs, path = fsspec.core.url_to_fs(text, **(storage_options or {}))
+        self.local = isinstance(self.fs, LocalFileSystem)
+        self.root = os.path.abspath(os.path.expanduser(path)) if self.local else path.rstrip("/")
+        self.url = self.root if self.local else self.fs.unstrip_protocol(self.root)
+        self._settings = settings
+
+    # -- layout -------------------------------------------------------------------------------
+    def _join(self, *parts: str) -> str:
+        return "/".join((self.root, *parts)) if not self.local else os.path.join(self.root, *parts)
+
+    def version_dir(self, name: str, version: str) -> str:
+        """The directory of one installed (name, version)."""
+        return self._join("models", escape_segment(name), escape_segment(version))
+
+    def record_path(self, name: str, version: str) -> str:
+        """The install record's path."""
+        return self._join("models", escape_segment(name), escape_segment(version), RECORD_NAME)
+
+    def generation_dir(self, record: InstallRecord) -> str:
+        """The directory holding a record's files."""
+        return self._join(
+            "models",
+            escape_segment(record.name),
+            escape_segment(record.version),
+            record.generation,
+        )
+
+    def display(self, path: str) -> str:
+        """A path as users see it: local paths as they are, others as URLs."""
+        return path if self.local else self.fs.unstrip_protocol(path)
+
+    def file_path(self, record: InstallRecord) -> str:
+        """The contract's ``file_path``: the main file, or the model's directory."""
+        base = self.generation_dir(record)
+        if record.primary:
+            base = self._join_rel(base, record.primary)
+        return self.display(base)
+
+    def _join_rel(self, base: str, rel: str) -> str:
+        return os.path.join(base, *rel.split("/")) if self.local else f"{base}/{rel}"
+
+    def _local_meta_dir(self, kind: str) -> str:
+        if self.local:
+            return os.path.join(self.root, kind)
+        from model_fetch._config import default_home  # noqa: PLC0415
+
+        digest = hashlib.sha256(self.url.encode()).hexdigest()[:16]
+        return os.path.join(default_home(), "remote-stores", digest, kind)
+
+    # -- records ------------------------------------------------------------------------------
+    def read_record(self, name: str, version: str) -> InstallRecord | None:
+        """Return the install record of (name, version), or None if it is not installed."""
+        path = self.record_path(name, version)
+        try:
+            with self.fs.open(path, "rb") as handle:
+                data = json.loads(handle.read())
+            record = InstallRecord.from_json(data)
+        except FileNotFoundError:
+            return None
+        except (ValueError, OSError) as exc:
+            log.warning("Ignoring unreadable install record %s: %s", self.display(path), exc)
+            return None
+        if (record.name, record.version) != (name, version):
+            log.warning("Ignoring install record %s that names another model", self.display(path))
+            return None
+        return record
+
+    def is_intact(self, record: InstallRecord) -> bool:
+        """Tell whether every file of a record is present with its recorded size."""
+        base = self.generation_dir(record)
+        for file in record.files:
+            path = self._join_rel(base, file.path)
+            try:
+                size = os.path.getsize(path) if self.local else self.fs.size(path)
+            except (FileNotFoundError, OSError):
+                return False
+            if size != file.size:
+                return False
+        return True
+
+    def iter_records(self) -> Iterator[InstallRecord]:
+        """Yield every install record in the store (unordered)."""
+        models = self._join("models")
+        try:
+            name_dirs = self.fs.ls(models, detail=False)
+        except FileNotFoundError:
+            return
+        for name_dir in name_dirs:
+            try:
+                version_dirs = self.fs.ls(name_dir, detail=False)
+            except (FileNotFoundError, NotADirectoryError):
+                continue
+            for version_dir in version_dirs:
+                path = self._join_rel(version_dir, RECORD_NAME) if self.local else f"{version_dir}/{RECORD_NAME}"
+                try:
+                    with self.fs.open(path, "rb") as handle:
+                        yield InstallRecord.from_json(json.loads(handle.read()))
+                except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
+                    continue
+                except (ValueError, OSError) as exc:
+                    log.warning("Ignoring unreadable install record %s: %s", self.display(path), exc)
+
+    def last_accessed(self, record: InstallRecord) -> dt.datetime:
+        """When the version was installed or last reused."""
+        marker = self._join_rel(self.version_dir(record.name, record.version), "accessed")
+        try:
+            if self.local:
+                return max(record.installed_at, dt.datetime.fromtimestamp(os.path.getmtime(marker), dt.UTC))
+        except OSError:
+            pass
+        return record.installed_at
+
+    def touch_accessed(self, record: InstallRecord) -> None:
+        """Note that an installed version was just reused (local stores only)."""
+        if not self.local:
+            return
+        marker = os.path.join(self.version_dir(record.name, record.version), "accessed")
+        with contextlib.suppress(OSError):
+            with open(marker, "a", encoding="utf-8"):
+                pass
+            os.utime(marker)
+
+    # -- staging and commit -------------------------------------------------------------------
+    def new_staging(self) -> str:
+        """Create and return a fresh, empty local staging directory."""
+        base = self._local_meta_dir(".staging")
+        os.makedirs(base, exist_ok=True)
+        return tempfile.mkdtemp(prefix="stage-", dir=base)
+
+    def staging_file(self, staging: str, rel: str) -> str:
+        """The local path of a file inside a staging directory, creating its parents."""
+        path = os.path.join(staging, *validate_relpath(rel).split("/"))
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        return path
+
+    def commit(self, staging: str, record: InstallRecord) -> InstallRecord:
+        """Move a verified staging directory into place and write the record last.
+
+        Args:
+            staging: The local staging directory holding exactly the record's files.
+            record: The record to commit; its ``generation`` is filled in here.
+
+        Returns:
+            The committed record.
+        """
+        generation = _GENERATION_PREFIX + uuid.uuid4().hex[:16]
+        record = attrs.evolve(record, generation=generation)
+        version_dir = self.version_dir(record.name, record.version)
+        target = self.generation_dir(record)
+        document = json.dumps(record.to_json(), indent=2, sort_keys=True).encode()
+        if self.local:
+            os.makedirs(version_dir, exist_ok=True)
+            _fsync_tree(staging)
+            os.rename(staging, target)
+            _fsync_dir(version_dir)
+            tmp = os.path.join(version_dir, f".{RECORD_NAME}.{uuid.uuid4().hex[:8]}.tmp")
+            with open(tmp, "wb") as handle:
+                handle.write(document)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(tmp, os.path.join(version_dir, RECORD_NAME))
+            _fsync_dir(version_dir)
+        else:
+            self.fs.put(staging.rstrip("/") + "/", target, recursive=True)
+            self.fs.pipe_file(f"{version_dir}/{RECORD_NAME}", document)
+            shutil.rmtree(staging, ignore_errors=True)
+        self._remove_old_generations(version_dir, keep=generation)
+        return record
+
+    def _remove_old_generations(self, version_dir: str, keep: str) -> None:
+        try:
+            entries = self.fs.ls(version_dir, detail=False)
+        except FileNotFoundError:
+            return
+        for entry in entries:
+            base = entry.rstrip("/").rsplit("/", 1)[-1]
+            if self.local:
+                base = os.path.basename(entry)
+            if base.startswith(_GENERATION_PREFIX) and base != keep:
+                with contextlib.suppress(OSError):
+                    self._rm_tree(entry)
+
+    def _rm_tree(self, path: str) -> None:
+        if self.local:
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            self.fs.rm(path, recursive=True)
+
+    def discard(self, staging: str) -> None:
+        """Remove a staging directory after a failure."""
+        shutil.rmtree(staging, ignore_errors=True)
+
+    def remove(self, record: InstallRecord) -> list[str]:
+        """Uninstall one version: the record goes first, so a crash mid-way uninstalls it.
+
+        Returns:
+            The paths of the files that were deleted.
+        """
+        base = self.generation_dir(record)
+        files = [self.display(self._join_rel(base, file.path)) for file in record.files]
+        version_dir = self.version_dir(record.name, record.version)
+        self.fs.rm_file(self.record_path(record.name, record.version))
+        self._rm_tree(version_dir)
+        name_dir = self._join("models", escape_segment(record.name))
+        with contextlib.suppress(OSError):
+            if self.local:
+                os.rmdir(name_dir)
+            elif not self.fs.ls(name_dir, detail=False):
+                self.fs.rm(name_dir, recursive=True)
+        return files
+
+    # -- locks --------------------------------------------------------------------------------
+    def lock(self, name: str, version: str) -> filelock.BaseFileLock:
+        """A cross-process lock for one (name, version); not yet acquired."""
+        directory = self._local_meta_dir(".locks")
+        os.makedirs(directory, exist_ok=True)
+        digest = hashlib.sha256(f"{name}\x00{version}".encode()).hexdigest()[:32]
+        return filelock.FileLock(os.path.join(directory, f"{digest}.lock"), thread_local=False)
+
+    # -- space --------------------------------------------------------------------------------
+    def _tree_size(self, path: str) -> tuple[int, int]:
+        total = count = 0
+        if not os.path.isdir(path):
+            return 0, 0
+        for dirpath, _dirs, files in os.walk(path):
+            for file in files:
+                with contextlib.suppress(OSError):
+                    total += os.path.getsize(os.path.join(dirpath, file))
+                    count += 1
+        return total, count
+
+    def staging_usage(self) -> tuple[int, int]:
+        """Bytes and entries held in the staging area."""
+        base = self._local_meta_dir(".staging")
+        entries = len(os.listdir(base)) if os.path.isdir(base) else 0
+        return self._tree_size(base)[0], entries
+
+    def capacity(self) -> tuple[int, int, int]:
+        """Return (total, used, available) bytes, honouring the quota when one is set."""
+        quota = self._settings.max_store_bytes
+        if quota is not None:
+            used = sum(record.size for record in self.iter_records()) + self.staging_usage()[0]
+            return quota, used, max(0, quota - used)
+        if self.local:
+            probe = self.root
+            while not os.path.exists(probe):
+                probe = os.path.dirname(probe)
+            usage = shutil.disk_usage(probe)
+            return usage.total, usage.used, usage.free
+        return 0, 0, 0
+
+    def available(self) -> int | None:
+        """Bytes that may still be written, or None when the store cannot tell (object stores)."""
+        total, _used, available = self.capacity()
+        if not total:
+            return None
+        return available
+
+    def check_space(self, required: int, already_held: int = 0) -> None:
+        """Raise InsufficientStorage if ``required`` more bytes do not fit.
+
+        Args:
+            required: Bytes the download needs in total.
+            already_held: Bytes of it already written to staging (counted as used).
+        """
+        available = self.available()
+        if available is None:
+            return
+        if required - already_held > available:
+            raise InsufficientStorage(
+                f"Insufficient storage space. Required: {_mb(required)}MB, "
+                f"Available: {_mb(available + already_held)}MB",
+                required_bytes=required,
+                available_bytes=available + already_held,
+            )
+
+    def cache_info(self) -> CacheInfo:
+        """Describe the store (the body of ``GET /cache-info``)."""
+        records = sorted(self.iter_records(), key=lambda r: (r.name, r.version))
+        total, used, available = self.capacity()
+        staging_bytes, staging_entries = self.staging_usage()
+        return CacheInfo(
+            cache_directory=self.url,
+            total_bytes=total,
+            used_bytes=used,
+            available_bytes=available,
+            models=tuple(
+                CachedModel(
+                    model_name=record.name,
+                    version=record.version,
+                    size_bytes=record.size,
+                    last_accessed=self.last_accessed(record),
+                )
+                for record in records
+            ),
+            download_bytes=staging_bytes,
+            download_entries=staging_entries,
+            partial_downloads=0,
+            completed_downloads=0,
+            last_updated=dt.datetime.now(dt.UTC),
+        )
+
+
+def make_record(
+    *,
+    name: str,
+    version: str,
+    source: str,
+    download_url: str,
+    files: list[FileRecord],
+    metadata: dict[str, Any],
+    checksum_verified: bool,
+) -> InstallRecord:
+    """Build an uncommitted install record (its generation is chosen at commit)."""
+    return InstallRecord(
+        name=name,
+        version=version,
+        source=source,
+        download_url=download_url,
+        files=tuple(files),
+        installed_at=dt.datetime.now(dt.UTC),
+        metadata=metadata,
+        model_id=model_id(name, version),
+        readiness={"checked": None, "reason": "not checked"},
+        ready_for_inference=False,
+        checksum_verified=checksum_verified,
+        generation=_GENERATION_PREFIX + "pending",
+        primary=files[0].path if len(files) == 1 else None,
+    )
+
+
+def _mb(size: int) -> str:
+    return f"{size / 2**20:.1f}"
+
+
+def _fsync_dir(path: str) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    except OSError:  # pragma: no cover - platforms that cannot open directories
+        return
+    try:
+        os.fsync(fd)
+    except OSError:  # pragma: no cover - some filesystems refuse fsync on directories
+        pass
+    finally:
+        os.close(fd)
+
+
+def _fsync_tree(path: str) -> None:
+    """Flush every directory of a staged tree (the files were fsynced as they were written)."""
+    for dirpath, _dirs, _files in os.walk(path):
+        _fsync_dir(dirpath)
+

@@ -1,0 +1,6 @@
+"""The transfer engine on urllib3 (http, https) and fsspec (every other URL)."""
+
+from model_fetch.transfer._engine import MIN_BUFFER, STALL_MIN_BYTES, FetchOutcome, Transfer
+from model_fetch.transfer._http import HttpClient
+
+__all__ = ["MIN_BUFFER", "STALL_MIN_BYTES", "FetchOutcome", "HttpClient", "Transfer"]

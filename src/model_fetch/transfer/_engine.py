@@ -1,0 +1,339 @@
+"""The transfer engine: fetch one file into a local staging path, hashing as bytes arrive.
+
+Each attempt streams the body with ``Accept-Encoding: identity`` into an unbuffered file and
+feeds every buffer to the hashers before writing it, so the digest is of exactly the bytes stored.
+Failures that may pass (connection errors, timeouts, stalls, 5xx, 429) are retried with backoff;
+the rest fail at once. The file is fsynced before the engine returns.
+"""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import os
+import random
+from typing import TYPE_CHECKING, Final
+
+import attrs
+import urllib3
+
+from model_fetch._log import get_logger, redact_url
+from model_fetch.exceptions import (
+    DownloadFailed,
+    InsufficientStorage,
+    ModelFetchError,
+    ModelNotFound,
+)
+from model_fetch.transfer._retry import RETRY_STATUSES, backoff_delay, parse_retry_after
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from model_fetch._clock import Clock
+    from model_fetch._models import DownloadOptions, RemoteFile
+    from model_fetch.transfer._http import HttpClient
+
+__all__ = ["MIN_BUFFER", "STALL_MIN_BYTES", "FetchOutcome", "Transfer"]
+
+log = get_logger(__name__)
+
+#: Reads use buffers of at least this size; smaller writes cost more than they save.
+MIN_BUFFER: Final = 256 * 1024
+#: Fewer bytes than this in a whole ``timeout`` window counts as a stall (defeats slow drips).
+STALL_MIN_BYTES: Final = 1024
+_NO_SPACE = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
+
+
+class _Retryable(Exception):  # noqa: N818 - internal signal, never escapes this module
+    def __init__(self, reason: str, retry_after: float | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.retry_after = retry_after
+
+
+@attrs.frozen(kw_only=True)
+class FetchOutcome:
+    """What one file's transfer produced.
+
+    Attributes:
+        size: Bytes written.
+        sha256: Hex sha256 of the bytes.
+        digest: Hex digest in the expected checksum's algorithm (None when none was expected).
+        attempts: How many attempts it took.
+    """
+
+    size: int
+    sha256: str
+    digest: str | None
+    attempts: int
+
+
+class _Sink:
+    """Hashes and writes bytes to a file descriptor, enforcing the stall guard and space checks."""
+
+    def __init__(
+        self,
+        fd: int,
+        remote: RemoteFile,
+        *,
+        clock: Clock,
+        timeout: float,
+        on_position: Callable[[int], None],
+        reserve: Callable[[int], None],
+    ) -> None:
+        self.fd = fd
+        self.sha256 = hashlib.sha256()
+        want = remote.checksum
+        self.extra = want.hasher() if want and want.algorithm != "sha256" else None
+        self.position = 0
+        self._clock = clock
+        self._timeout = timeout
+        self._window_start = clock.monotonic()
+        self._window_bytes = 0
+        self._on_position = on_position
+        self._reserve = reserve
+
+    def write(self, data: bytes | memoryview) -> None:
+        size = len(data)
+        self._reserve(self.position + size)
+        self.sha256.update(data)
+        if self.extra is not None:
+            self.extra.update(data)
+        view = memoryview(data)
+        while view:
+            try:
+                written = os.write(self.fd, view)
+            except OSError as exc:
+                if exc.errno in _NO_SPACE:
+                    raise InsufficientStorage(
+                        f"Insufficient storage space: the disk filled up after "
+                        f"{self.position / 2**20:.1f}MB ({os.strerror(exc.errno or 0)})",
+                        required_bytes=None,
+                        available_bytes=0,
+                    ) from exc
+                raise
+            view = view[written:]
+        self.position += size
+        self._window_bytes += size
+        self._on_position(self.position)
+        self.check_stall()
+
+    def check_stall(self) -> None:
+        now = self._clock.monotonic()
+        if now - self._window_start >= self._timeout:
+            if self._window_bytes < STALL_MIN_BYTES:
+                raise _Retryable(
+                    f"stalled: fewer than {STALL_MIN_BYTES} bytes in {self._timeout:g} s",
+                )
+            self._window_start = now
+            self._window_bytes = 0
+
+
+class Transfer:
+    """Fetches remote files into local paths with retries, hashing and progress.
+
+    Args:
+        http: The shared HTTP client.
+        clock: The clock used for backoff and the stall guard.
+        rng: The random source for backoff jitter.
+    """
+
+    def __init__(self, http: HttpClient, clock: Clock, rng: random.Random | None = None) -> None:
+        """Create the engine."""
+        self._http = http
+        self._clock = clock
+        self._rng = rng or random.Random()  # noqa: S311 - jitter, not cryptography
+
+    def fetch(
+        self,
+        remote: RemoteFile,
+        dest: str,
+        options: DownloadOptions,
+        *,
+        on_size: Callable[[int], None],
+        on_position: Callable[[int], None],
+        reserve: Callable[[int], None],
+    ) -> FetchOutcome:
+        """Fetch ``remote`` into the local file ``dest`` (created or truncated).
+
+        Args:
+            remote: The file to fetch.
+            dest: A local path in the staging area.
+            options: Timeout, retries, TLS verification and chunk size.
+            on_size: Called with the file's size once the server tells it.
+            on_position: Called with the bytes written so far in the current attempt.
+            reserve: Called with the bytes about to be held; raises InsufficientStorage when
+                a quota or the disk cannot hold them.
+
+        Returns:
+            The size and digests of the bytes written.
+
+        Raises:
+            DownloadFailed: The retries ran out, or a failure that is not worth retrying.
+            ModelNotFound: The server answered 404 or 410, or the file does not exist.
+            InsufficientStorage: The disk or the quota filled up.
+        """
+        url = redact_url(remote.url)
+        attempt = 0
+        last_position = 0
+        while True:
+            attempt += 1
+            fd = os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_BINARY", 0), 0o644)
+            try:
+                sink = _Sink(
+                    fd,
+                    remote,
+                    clock=self._clock,
+                    timeout=float(options.timeout),
+                    on_position=on_position,
+                    reserve=reserve,
+                )
+                try:
+                    self._attempt(remote, sink, options, on_size)
+                finally:
+                    last_position = sink.position
+                os.fsync(fd)
+            except _Retryable as exc:
+                if attempt > options.retry_count:
+                    raise DownloadFailed(
+                        f"Download failed after {attempt} attempt{'s' * (attempt > 1)}: "
+                        f"{exc.reason} ({url})",
+                        url=url,
+                        attempts=attempt,
+                        bytes_received=last_position,
+                    ) from exc
+                delay = backoff_delay(attempt, exc.retry_after, self._rng)
+                log.info(
+                    "Attempt %d for %s failed (%s); retrying in %.1f s",
+                    attempt,
+                    url,
+                    exc.reason,
+                    delay,
+                )
+                self._clock.sleep(delay)
+                continue
+            finally:
+                os.close(fd)
+            digest = sink.extra.hexdigest() if sink.extra is not None else sink.sha256.hexdigest()
+            return FetchOutcome(
+                size=sink.position,
+                sha256=sink.sha256.hexdigest(),
+                digest=digest if remote.checksum else None,
+                attempts=attempt,
+            )
+
+    def _attempt(
+        self,
+        remote: RemoteFile,
+        sink: _Sink,
+        options: DownloadOptions,
+        on_size: Callable[[int], None],
+    ) -> None:
+        scheme = remote.url.partition("://")[0].lower()
+        if scheme in {"http", "https"}:
+            self._attempt_http(remote, sink, options, on_size)
+        else:
+            self._attempt_fsspec(remote, sink, options, on_size)
+
+    def _attempt_http(
+        self,
+        remote: RemoteFile,
+        sink: _Sink,
+        options: DownloadOptions,
+        on_size: Callable[[int], None],
+    ) -> None:
+        url = redact_url(remote.url)
+        buffer_size = max(options.chunk_size, MIN_BUFFER)
+        try:
+            response = self._http.request(
+                "GET",
+                remote.url,
+                timeout=float(options.timeout),
+                verify=options.verify_ssl,
+            )
+        except urllib3.exceptions.SSLError as exc:
+            raise DownloadFailed(f"TLS error for {url}: {exc}", url=url) from exc
+        except urllib3.exceptions.HTTPError as exc:
+            raise _Retryable(f"connection failed: {_reason(exc)}") from exc
+        try:
+            status = response.status
+            if status in (404, 410):
+                raise ModelNotFound(f"Model file not found at {url} (HTTP {status})", url=url)
+            if status in RETRY_STATUSES:
+                retry_after = parse_retry_after(response.headers.get("Retry-After"))
+                raise _Retryable(f"HTTP {status}", retry_after)
+            if status != 200:  # noqa: PLR2004 - anything but a plain 200 is unusable here
+                raise DownloadFailed(f"Download failed: HTTP {status} from {url}", url=url)
+            length_header = response.headers.get("Content-Length")
+            length = int(length_header) if length_header and length_header.isdigit() else None
+            if length is not None:
+                if remote.size is not None and length != remote.size:
+                    raise DownloadFailed(
+                        f"Download failed: {url} is {length} bytes, expected {remote.size}",
+                        url=url,
+                    )
+                on_size(length)
+            try:
+                while True:
+                    data = response.read1(buffer_size)
+                    if not data:
+                        break
+                    sink.write(data)
+            except urllib3.exceptions.HTTPError as exc:
+                raise _Retryable(f"connection lost after {sink.position} bytes: {_reason(exc)}") from exc
+            except (ConnectionError, TimeoutError) as exc:
+                raise _Retryable(f"connection lost after {sink.position} bytes: {exc}") from exc
+            if length is not None and sink.position != length:
+                raise _Retryable(f"connection closed after {sink.position} of {length} bytes")
+        finally:
+            response.release_conn()
+        _check_size(remote, sink.position, url)
+
+    def _attempt_fsspec(
+        self,
+        remote: RemoteFile,
+        sink: _Sink,
+        options: DownloadOptions,
+        on_size: Callable[[int], None],
+    ) -> None:
+        import fsspec  # noqa: PLC0415 - fsspec's implementations load lazily
+
+        url = redact_url(remote.url)
+        buffer_size = max(options.chunk_size, MIN_BUFFER)
+        try:
+            fs, path = fsspec.core.url_to_fs(remote.url)
+        except (ValueError, ImportError) as exc:
+            raise DownloadFailed(f"Cannot open {url}: {exc}", url=url) from exc
+        try:
+            size = fs.size(path)
+            if size is not None:
+                on_size(int(size))
+            with fs.open(path, "rb", block_size=buffer_size) as handle:
+                while True:
+                    data = handle.read(buffer_size)
+                    if not data:
+                        break
+                    sink.write(data)
+        except FileNotFoundError as exc:
+            raise ModelNotFound(f"Model file not found at {url}", url=url) from exc
+        except (IsADirectoryError, PermissionError) as exc:
+            raise DownloadFailed(f"Cannot read {url}: {exc}", url=url) from exc
+        except ModelFetchError:
+            raise
+        except OSError as exc:
+            raise _Retryable(f"read failed after {sink.position} bytes: {exc}") from exc
+        _check_size(remote, sink.position, url)
+
+
+def _check_size(remote: RemoteFile, size: int, url: str) -> None:
+    if remote.size is not None and size != remote.size:
+        raise DownloadFailed(
+            f"Download failed: received {size} bytes from {url}, expected {remote.size}",
+            url=url,
+            bytes_received=size,
+        )
+
+
+def _reason(exc: BaseException) -> str:
+    reason = getattr(exc, "reason", None)
+    return str(reason or exc)

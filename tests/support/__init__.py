@@ -1,0 +1,1 @@
+"""Shared helpers for the model_fetch test suite."""
