@@ -9,8 +9,8 @@ import logging
 from model_fetch._clock import Clock, SystemClock
 from model_fetch._downloader import Downloader
 from model_fetch._models import (
-    CacheInfo,
     CachedModel,
+    CacheInfo,
     DownloadOptions,
     DownloadRequest,
     FileRecord,
@@ -19,8 +19,8 @@ from model_fetch._models import (
     ModelInfo,
     Plan,
     Progress,
-    RemovalResult,
     RemoteFile,
+    RemovalResult,
 )
 from model_fetch.checksums import Checksum, parse_checksum
 from model_fetch.exceptions import (
@@ -62,8 +62,8 @@ __all__ = [
     "OfflineModeError",
     "Plan",
     "Progress",
-    "RemovalResult",
     "RemoteFile",
+    "RemovalResult",
     "Source",
     "SourceContext",
     "SystemClock",

@@ -153,7 +153,9 @@ class Settings:
             InvalidRequest: An environment variable holds a value of the wrong kind.
         """
         env = os.environ if environ is None else environ
-        root = os.fspath(home) if home is not None else env.get("MODEL_FETCH_HOME") or default_home()
+        root = (
+            os.fspath(home) if home is not None else env.get("MODEL_FETCH_HOME") or default_home()
+        )
         offline_variable: str | None = None
         if offline is None:
             for name in ("MODEL_FETCH_OFFLINE", "HF_HUB_OFFLINE"):

@@ -26,8 +26,8 @@ from model_fetch._models import (
     ModelInfo,
     Plan,
     Progress,
-    RemovalResult,
     RemoteFile,
+    RemovalResult,
 )
 from model_fetch._paths import validate_name, validate_version
 from model_fetch._progress import ProgressTracker
@@ -293,7 +293,9 @@ class Downloader:
             verified = True
             for index, remote in enumerate(plan.files):
                 records.append(
-                    self._fetch_one(request, plan, index, remote, staging, tracker, held, available),
+                    self._fetch_one(
+                        request, plan, index, remote, staging, tracker, held, available
+                    ),
                 )
                 verified = verified and remote.checksum is not None
             tracker.stage("verifying")
@@ -386,7 +388,9 @@ class Downloader:
     # -- inspection ---------------------------------------------------------------------------
     def list_models(self) -> list[InstalledModel]:
         """List every installed version, sorted by name then install time."""
-        records = sorted(self.store.iter_records(), key=lambda r: (r.name, r.installed_at, r.version))
+        records = sorted(
+            self.store.iter_records(), key=lambda r: (r.name, r.installed_at, r.version)
+        )
         return [
             InstalledModel(
                 name=record.name,
@@ -416,7 +420,9 @@ class Downloader:
         records = self._versions(name)
         if version is None or version == "latest":
             if not records:
-                raise ModelNotFound(f"Model '{name}' is not installed", model_name=name, version=None)
+                raise ModelNotFound(
+                    f"Model '{name}' is not installed", model_name=name, version=None
+                )
             record = records[-1]
         else:
             version = validate_version(version)
@@ -503,4 +509,3 @@ class Downloader:
     def cache_info(self) -> CacheInfo:
         """Describe the store: capacity, installed models and the download area."""
         return self.store.cache_info()
-

@@ -33,8 +33,8 @@ __all__ = [
     "ModelInfo",
     "Plan",
     "Progress",
-    "RemovalResult",
     "RemoteFile",
+    "RemovalResult",
     "Stage",
 ]
 
@@ -112,7 +112,9 @@ class DownloadOptions:
         default=True,
         validator=_strict_bool("extract_after_download"),
     )
-    cleanup_temp_files: bool = attrs.field(default=True, validator=_strict_bool("cleanup_temp_files"))
+    cleanup_temp_files: bool = attrs.field(
+        default=True, validator=_strict_bool("cleanup_temp_files")
+    )
 
     @classmethod
     def from_mapping(cls, options: DownloadOptions | dict[str, Any] | None) -> DownloadOptions:
@@ -569,7 +571,9 @@ class CacheInfo:
     def to_dict(self) -> dict[str, Any]:
         """Return the body of ``GET /cache-info``."""
         models_size = sum(model.size_bytes for model in self.models)
-        percentage = round(100.0 * self.used_bytes / self.total_bytes, 1) if self.total_bytes else 0.0
+        percentage = (
+            round(100.0 * self.used_bytes / self.total_bytes, 1) if self.total_bytes else 0.0
+        )
         return {
             "cache_info": {
                 "cache_directory": self.cache_directory,

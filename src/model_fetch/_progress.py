@@ -77,7 +77,10 @@ class ProgressTracker:
             self._samples.append((now, done))
             while len(self._samples) > 2 and now - self._samples[0][0] > SPEED_WINDOW:  # noqa: PLR2004
                 self._samples.popleft()
-            if done - self._last_emit_bytes < self._chunk or now - self._last_emit_time < 1 / MAX_RATE:
+            if (
+                done - self._last_emit_bytes < self._chunk
+                or now - self._last_emit_time < 1 / MAX_RATE
+            ):
                 return
             snapshot = self._snapshot(now)
         self._emit(snapshot, now, snapshot.downloaded_bytes)
@@ -93,7 +96,10 @@ class ProgressTracker:
     def finish(self) -> None:
         """Emit a final snapshot at 100%."""
         with self._lock:
-            self._sizes = [size if size is not None else pos for size, pos in zip(self._sizes, self._positions, strict=True)]
+            self._sizes = [
+                size if size is not None else pos
+                for size, pos in zip(self._sizes, self._positions, strict=True)
+            ]
             now = self._clock.monotonic()
             snapshot = self._snapshot(now)
         self._emit(snapshot, now, snapshot.downloaded_bytes)

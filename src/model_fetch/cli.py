@@ -54,7 +54,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="store root: a path or fsspec URL (default: $MODEL_FETCH_HOME, else the user cache)",
     )
     parser.add_argument("-v", "--verbose", action="count", default=0, help="log more (-vv: debug)")
-    parser.add_argument("-q", "--quiet", action="store_true", help="log errors only, no progress bar")
+    parser.add_argument(
+        "-q", "--quiet", action="store_true", help="log errors only, no progress bar"
+    )
     parser.add_argument("--version", action="version", version=f"model-fetch {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -77,9 +79,13 @@ def build_parser() -> argparse.ArgumentParser:
         default="error",
         help="when already installed: fail with exit 4 (default) or reuse it",
     )
-    download.add_argument("--chunk-size", type=int, metavar="N", help="progress granularity in bytes")
+    download.add_argument(
+        "--chunk-size", type=int, metavar="N", help="progress granularity in bytes"
+    )
     download.add_argument("--timeout", type=float, metavar="S", help="connect/read/stall timeout")
-    download.add_argument("--retries", type=int, metavar="N", help="retries after the first attempt")
+    download.add_argument(
+        "--retries", type=int, metavar="N", help="retries after the first attempt"
+    )
     download.add_argument("--no-verify-ssl", action="store_true", help="skip TLS verification")
     download.add_argument("--no-extract", action="store_true", help="do not extract archives")
     download.add_argument("--keep-temp", action="store_true", help="keep temporary files")
@@ -209,7 +215,9 @@ def _list(downloader: Downloader, args: argparse.Namespace) -> int:
     ]
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     for row in rows:
-        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
+        print(
+            "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+        )
     return 0
 
 
@@ -219,8 +227,20 @@ def _info(downloader: Downloader, args: argparse.Namespace) -> int:
     if args.json:
         _print_json(data)
         return 0
-    for key in ("name", "version", "versions", "model_id", "source", "download_url", "file_path",
-                "size_mb", "installed_at", "checksum_verified", "ready_for_inference", "readiness"):
+    for key in (
+        "name",
+        "version",
+        "versions",
+        "model_id",
+        "source",
+        "download_url",
+        "file_path",
+        "size_mb",
+        "installed_at",
+        "checksum_verified",
+        "ready_for_inference",
+        "readiness",
+    ):
         value = data[key]
         print(f"{key + ':':<20}{', '.join(value) if isinstance(value, list) else value}")
     for file in info.files:
@@ -252,10 +272,14 @@ def _cache_info(downloader: Downloader, args: argparse.Namespace) -> int:
         return 0
     info, models, downloads = data["cache_info"], data["model_cache"], data["download_cache"]
     print(f"Store:      {info['cache_directory']}")
-    print(f"Capacity:   {info['used_cache_size_mb']} MB used of {info['total_cache_size_mb']} MB "
-          f"({info['cache_usage_percentage']}%), {info['available_cache_size_mb']} MB free")
+    print(
+        f"Capacity:   {info['used_cache_size_mb']} MB used of {info['total_cache_size_mb']} MB "
+        f"({info['cache_usage_percentage']}%), {info['available_cache_size_mb']} MB free"
+    )
     print(f"Models:     {models['entry_count']} installed, {models['current_size_mb']} MB")
-    print(f"Downloads:  {downloads['partial_downloads']} partial, {downloads['current_size_mb']} MB")
+    print(
+        f"Downloads:  {downloads['partial_downloads']} partial, {downloads['current_size_mb']} MB"
+    )
     return 0
 
 
@@ -271,9 +295,11 @@ _COMMANDS: Final[dict[str, Callable[[Downloader, argparse.Namespace], int]]] = {
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line and return its exit code."""
     args = build_parser().parse_args(argv)
-    level = logging.ERROR if args.quiet else (logging.WARNING, logging.INFO, logging.DEBUG)[
-        min(args.verbose, 2)
-    ]
+    level = (
+        logging.ERROR
+        if args.quiet
+        else (logging.WARNING, logging.INFO, logging.DEBUG)[min(args.verbose, 2)]
+    )
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
     try:
         from model_fetch._downloader import Downloader  # noqa: PLC0415 - fast --help

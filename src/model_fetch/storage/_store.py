@@ -124,7 +124,9 @@ class InstallRecord:
             raise ValueError(f"unsupported install record format {data.get('format')!r}")
         try:
             files = tuple(
-                FileRecord(path=validate_relpath(f["path"]), size=int(f["size"]), sha256=str(f["sha256"]))
+                FileRecord(
+                    path=validate_relpath(f["path"]), size=int(f["size"]), sha256=str(f["sha256"])
+                )
                 for f in data["files"]
             )
             generation = str(data["generation"])
@@ -262,21 +264,29 @@ class Store:
             except (FileNotFoundError, NotADirectoryError):
                 continue
             for version_dir in version_dirs:
-                path = self._join_rel(version_dir, RECORD_NAME) if self.local else f"{version_dir}/{RECORD_NAME}"
+                path = (
+                    self._join_rel(version_dir, RECORD_NAME)
+                    if self.local
+                    else f"{version_dir}/{RECORD_NAME}"
+                )
                 try:
                     with self.fs.open(path, "rb") as handle:
                         yield InstallRecord.from_json(json.loads(handle.read()))
                 except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
                     continue
                 except (ValueError, OSError) as exc:
-                    log.warning("Ignoring unreadable install record %s: %s", self.display(path), exc)
+                    log.warning(
+                        "Ignoring unreadable install record %s: %s", self.display(path), exc
+                    )
 
     def last_accessed(self, record: InstallRecord) -> dt.datetime:
         """When the version was installed or last reused."""
         marker = self._join_rel(self.version_dir(record.name, record.version), "accessed")
         try:
             if self.local:
-                return max(record.installed_at, dt.datetime.fromtimestamp(os.path.getmtime(marker), dt.UTC))
+                return max(
+                    record.installed_at, dt.datetime.fromtimestamp(os.path.getmtime(marker), dt.UTC)
+                )
         except OSError:
             pass
         return record.installed_at
@@ -521,4 +531,3 @@ def _fsync_tree(path: str) -> None:
     """Flush every directory of a staged tree (the files were fsynced as they were written)."""
     for dirpath, _dirs, _files in os.walk(path):
         _fsync_dir(dirpath)
-

@@ -44,7 +44,7 @@ STALL_MIN_BYTES: Final = 1024
 _NO_SPACE = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
 
 
-class _Retryable(Exception):  # noqa: N818 - internal signal, never escapes this module
+class _Retryable(Exception):
     def __init__(self, reason: str, retry_after: float | None = None) -> None:
         super().__init__(reason)
         self.reason = reason
@@ -178,7 +178,9 @@ class Transfer:
         last_position = 0
         while True:
             attempt += 1
-            fd = os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_BINARY", 0), 0o644)
+            fd = os.open(
+                dest, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_BINARY", 0), 0o644
+            )
             try:
                 sink = _Sink(
                     fd,
@@ -280,7 +282,9 @@ class Transfer:
                         break
                     sink.write(data)
             except urllib3.exceptions.HTTPError as exc:
-                raise _Retryable(f"connection lost after {sink.position} bytes: {_reason(exc)}") from exc
+                raise _Retryable(
+                    f"connection lost after {sink.position} bytes: {_reason(exc)}"
+                ) from exc
             except (ConnectionError, TimeoutError) as exc:
                 raise _Retryable(f"connection lost after {sink.position} bytes: {exc}") from exc
             if length is not None and sink.position != length:

@@ -13,7 +13,7 @@ import os
 import threading
 import urllib.request
 from typing import TYPE_CHECKING, Final
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import unquote, urljoin, urlsplit
 
 import urllib3
 
@@ -32,6 +32,16 @@ MAX_REDIRECTS: Final = 10
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 # Headers that carry no credential and may follow a redirect to another origin.
 _SAFE_ACROSS_ORIGINS = frozenset({"user-agent", "accept", "accept-encoding", "range", "if-range"})
+
+
+def _split_userinfo(url: str) -> tuple[str, str | None]:
+    """Move ``user:password@`` out of a URL (it becomes a Basic header for that origin only)."""
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        return url, None
+    userinfo, _, hostport = parts.netloc.rpartition("@")
+    user, _, password = userinfo.partition(":")
+    return parts._replace(netloc=hostport).geturl(), f"{unquote(user)}:{unquote(password)}"
 
 
 def origin(url: str) -> tuple[str, str, int | None]:
@@ -63,7 +73,11 @@ class HttpClient:
         env = dict(os.environ if environ is None else environ)
         self._env = env
         self._ca_certs = env.get("SSL_CERT_FILE") or env.get("REQUESTS_CA_BUNDLE") or None
-        self._pool_kw: dict[str, object] = {"num_pools": num_pools, "maxsize": maxsize, "block": False}
+        self._pool_kw: dict[str, object] = {
+            "num_pools": num_pools,
+            "maxsize": maxsize,
+            "block": False,
+        }
         self._managers: dict[tuple[str | None, bool], urllib3.PoolManager] = {}
         self._lock = threading.Lock()
         self._netrc: netrc.netrc | None = None
@@ -147,6 +161,9 @@ class HttpClient:
             urllib3.exceptions.HTTPError: A connection-level error (the caller retries those).
         """
         sent = {"User-Agent": USER_AGENT, "Accept-Encoding": "identity", **(headers or {})}
+        url, userinfo = _split_userinfo(url)
+        if userinfo and not any(key.lower() == "authorization" for key in sent):
+            sent["Authorization"] = urllib3.util.make_headers(basic_auth=userinfo)["authorization"]
         if not any(key.lower() == "authorization" for key in sent):
             auth = self._netrc_auth(url)
             if auth:

@@ -1,0 +1,49 @@
+"""Shared fixtures: a fault-injecting HTTP server on 127.0.0.1, stores, and a fake clock."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from support.helpers import FakeClock
+from support.server import FileServer
+
+from model_fetch import Downloader
+
+
+@pytest.fixture(autouse=True)
+def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Keep every test away from the user's real store, netrc and proxies."""
+    for name in list(os.environ):
+        if name.upper() in {
+            "MODEL_FETCH_HOME", "MODEL_FETCH_OFFLINE", "HF_HUB_OFFLINE",
+            "MODEL_FETCH_MAX_STORE_SIZE", "MODEL_FETCH_LOCK_TIMEOUT",
+            "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY",
+        }:
+            monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("NETRC", str(tmp_path / "no-netrc"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg-cache"))
+
+
+@pytest.fixture
+def server() -> Iterator[FileServer]:
+    with FileServer().start() as srv:
+        yield srv
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Path:
+    return tmp_path / "store"
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def downloader(store: Path, clock: FakeClock) -> Iterator[Downloader]:
+    with Downloader(store=store, clock=clock) as dl:
+        yield dl

@@ -1,0 +1,44 @@
+"""The public surface: exports, error table, and a light import."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import model_fetch
+from model_fetch import exceptions
+
+
+def test_all_is_sorted_and_complete() -> None:
+    """__all__ lists every public name exactly once, sorted, and each one exists."""
+    assert model_fetch.__all__ == sorted(model_fetch.__all__)
+    assert len(set(model_fetch.__all__)) == len(model_fetch.__all__)
+    for name in model_fetch.__all__:
+        assert hasattr(model_fetch, name)
+    public = {n for n in dir(model_fetch) if not n.startswith("_") and n[0].isupper()}
+    assert public <= set(model_fetch.__all__)
+
+
+def test_error_table() -> None:
+    """Each error maps to one status code and exit code, as documented."""
+    table = {cls.__name__: (status, code) for cls, status, code in exceptions.ERROR_TABLE}
+    assert table["InvalidRequest"] == (400, 2)
+    assert table["UnknownSource"] == (400, 2)
+    assert table["ModelNotFound"] == (404, 3)
+    assert table["ModelExists"] == (409, 4)
+    assert table["InsufficientStorage"] == (413, 5)
+    assert table["DownloadFailed"] == (500, 1)
+    assert table["ChecksumMismatch"] == (500, 1)
+    assert issubclass(exceptions.InvalidRequest, ValueError)
+    assert issubclass(exceptions.ModelNotFound, LookupError)
+
+
+def test_import_is_light() -> None:
+    """`import model_fetch` pulls in neither torch, huggingface_hub, fastapi nor fsspec."""
+    code = (
+        "import sys, model_fetch; "
+        "print(','.join(m for m in ('torch', 'huggingface_hub', 'fastapi', 'fsspec', 'tqdm') "
+        "if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == ""
