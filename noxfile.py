@@ -1,0 +1,58 @@
+"""Sessions: tests, lint, typecheck, bench, demo. CI runs `nox -s tests`, exactly as README says."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import nox
+
+nox.options.default_venv_backend = "venv"
+nox.options.reuse_existing_virtualenvs = False
+nox.options.error_on_missing_interpreters = True
+
+ROOT = Path(__file__).parent
+PYPROJECT = nox.project.load_toml(ROOT / "pyproject.toml")
+# torch is pinned to the CPU build on this project's machines; see DEVELOPERS.md.
+CONSTRAINTS = ("-c", str(ROOT / "constraints.txt"))
+
+
+def _install(session: nox.Session, extras: str, *groups: str) -> None:
+    session.install("--upgrade", "pip")
+    requirements = [req for group in groups for req in nox.project.dependency_groups(PYPROJECT, group)]
+    session.install(*CONSTRAINTS, "-e", f".[{extras}]" if extras else ".", *requirements)
+
+
+@nox.session
+def tests(session: nox.Session) -> None:
+    """Run the test suite (every extra installed, so nothing is skipped for lack of a package)."""
+    _install(session, "all", "test")
+    session.run("pytest", *session.posargs)
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    """ruff check and ruff format --check."""
+    session.install(*nox.project.dependency_groups(PYPROJECT, "lint"))
+    session.run("ruff", "check", ".")
+    session.run("ruff", "format", "--check", ".")
+
+
+@nox.session
+def typecheck(session: nox.Session) -> None:
+    """mypy --strict on src/."""
+    _install(session, "all", "typecheck")
+    session.run("mypy")
+
+
+@nox.session
+def bench(session: nox.Session) -> None:
+    """The download benchmark against curl | openssl, pooch and torch.hub (needs nginx)."""
+    _install(session, "torch", "bench")
+    session.run("python", "benchmarks/bench_download.py", *session.posargs)
+
+
+@nox.session
+def demo(session: nox.Session) -> None:
+    """The README's first command, in a nox-managed environment."""
+    _install(session, "")
+    session.run("python", "examples/quickstart.py", *session.posargs)
