@@ -18,7 +18,9 @@ CONSTRAINTS = ("-c", str(ROOT / "constraints.txt"))
 
 def _install(session: nox.Session, extras: str, *groups: str) -> None:
     session.install("--upgrade", "pip")
-    requirements = [req for group in groups for req in nox.project.dependency_groups(PYPROJECT, group)]
+    requirements = [
+        req for group in groups for req in nox.project.dependency_groups(PYPROJECT, group)
+    ]
     session.install(*CONSTRAINTS, "-e", f".[{extras}]" if extras else ".", *requirements)
 
 
@@ -31,7 +33,7 @@ def tests(session: nox.Session) -> None:
 
 @nox.session
 def lint(session: nox.Session) -> None:
-    """ruff check and ruff format --check."""
+    """Ruff check and ruff format --check."""
     session.install(*nox.project.dependency_groups(PYPROJECT, "lint"))
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
@@ -39,7 +41,7 @@ def lint(session: nox.Session) -> None:
 
 @nox.session
 def typecheck(session: nox.Session) -> None:
-    """mypy --strict on src/."""
+    """Mypy --strict on src/."""
     _install(session, "all", "typecheck")
     session.run("mypy")
 

@@ -42,9 +42,20 @@ def main() -> int:
     try:
         print(f"Serving the bundled model at {url}\n")
         command = [
-            sys.executable, "-m", "model_fetch", *store, "download", "tiny-mlp",
-            "--version", "v1", "--url", url, "--checksum", f"sha256:{SHA256}",
-            "--if-exists", "reuse",
+            sys.executable,
+            "-m",
+            "model_fetch",
+            *store,
+            "download",
+            "tiny-mlp",
+            "--version",
+            "v1",
+            "--url",
+            url,
+            "--checksum",
+            f"sha256:{SHA256}",
+            "--if-exists",
+            "reuse",
         ]
         print("$ model-fetch download tiny-mlp --version v1 --url URL --checksum sha256:...")
         done = subprocess.run(command, check=False)

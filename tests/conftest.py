@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+
+from model_fetch import Downloader
 from support.helpers import FakeClock
 from support.server import FileServer
 
-from model_fetch import Downloader
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from pathlib import Path
 
 
 @pytest.fixture(autouse=True)
@@ -18,9 +21,15 @@ def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """Keep every test away from the user's real store, netrc and proxies."""
     for name in list(os.environ):
         if name.upper() in {
-            "MODEL_FETCH_HOME", "MODEL_FETCH_OFFLINE", "HF_HUB_OFFLINE",
-            "MODEL_FETCH_MAX_STORE_SIZE", "MODEL_FETCH_LOCK_TIMEOUT",
-            "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY",
+            "MODEL_FETCH_HOME",
+            "MODEL_FETCH_OFFLINE",
+            "HF_HUB_OFFLINE",
+            "MODEL_FETCH_MAX_STORE_SIZE",
+            "MODEL_FETCH_LOCK_TIMEOUT",
+            "HTTP_PROXY",
+            "HTTPS_PROXY",
+            "ALL_PROXY",
+            "NO_PROXY",
         }:
             monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("NETRC", str(tmp_path / "no-netrc"))

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
+
 from support.helpers import payload, sha256
 from support.server import Fault, FileServer
 
@@ -19,7 +22,12 @@ def run(store: Path, *args: str, stdin: str | None = None) -> subprocess.Complet
     env = {**os.environ, "MODEL_FETCH_HOME": str(store)}
     return subprocess.run(
         [sys.executable, "-m", "model_fetch", *args],
-        capture_output=True, text=True, env=env, input=stdin, timeout=60, check=False,
+        capture_output=True,
+        text=True,
+        env=env,
+        input=stdin,
+        timeout=60,
+        check=False,
     )
 
 
@@ -31,8 +39,20 @@ def url(server: FileServer) -> str:
 
 def test_download_list_info_cache_remove(store: Path, url: str) -> None:
     """The whole lifecycle works from the command line with contract-shaped JSON."""
-    done = run(store, "download", "tiny", "--version", "v1", "--url", url,
-               "--checksum", f"sha256:{sha256(DATA)}", "--json", "--metadata", '{"k": "v"}')
+    done = run(
+        store,
+        "download",
+        "tiny",
+        "--version",
+        "v1",
+        "--url",
+        url,
+        "--checksum",
+        f"sha256:{sha256(DATA)}",
+        "--json",
+        "--metadata",
+        '{"k": "v"}',
+    )
     assert done.returncode == 0, done.stderr
     body = json.loads(done.stdout)
     assert body["status"] == "completed"
@@ -99,7 +119,9 @@ def test_exit_codes(store: Path, server: FileServer, url: str) -> None:
     env_quota = subprocess.run(
         [sys.executable, "-m", "model_fetch", "download", "w", "--url", url],
         env={**os.environ, "MODEL_FETCH_HOME": str(store), "MODEL_FETCH_MAX_STORE_SIZE": "1000"},
-        capture_output=True, text=True, check=False,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert env_quota.returncode == 5
     assert "Insufficient storage space" in env_quota.stderr
@@ -118,22 +140,24 @@ def test_help_lists_exit_codes(store: Path) -> None:
 def test_store_option(tmp_path: Path, url: str) -> None:
     """--store overrides MODEL_FETCH_HOME."""
     other = tmp_path / "other"
-    done = run(tmp_path / "ignored", "--store", str(other), "download", "tiny", "--url", url, "--json")
+    done = run(
+        tmp_path / "ignored", "--store", str(other), "download", "tiny", "--url", url, "--json"
+    )
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["file_path"].startswith(str(other))
 
 
 def test_interrupt_exits_130_and_installs_nothing(store: Path, server: FileServer) -> None:
     """Ctrl-C during a download exits 130, installs nothing and frees the lock."""
-    import signal
-    import time
-
     server.add_file("/slow.bin", DATA)
     server.queue("/slow.bin", Fault(drip=(1000, 0.05)))
     env = {**os.environ, "MODEL_FETCH_HOME": str(store)}
     proc = subprocess.Popen(
         [sys.executable, "-m", "model_fetch", "download", "slow", "--url", server.url("/slow.bin")],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
     )
     deadline = time.monotonic() + 20
     while not server.requests_for("/slow.bin") and time.monotonic() < deadline:

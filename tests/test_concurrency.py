@@ -7,10 +7,9 @@ import sys
 import threading
 from pathlib import Path
 
+from model_fetch import Downloader, InstallResult
 from support.helpers import payload, sha256
 from support.server import Fault, FileServer
-
-from model_fetch import Downloader, InstallResult
 
 DATA = payload(2_000_000)
 
@@ -18,7 +17,9 @@ CHILD = """
 import json, sys
 from model_fetch import Downloader
 with Downloader(store=sys.argv[1]) as d:
-    r = d.download("shared", "v1", download_url=sys.argv[2], checksum=sys.argv[3], if_exists="error")
+    r = d.download(
+        "shared", "v1", download_url=sys.argv[2], checksum=sys.argv[3], if_exists="error"
+    )
 print(json.dumps({"file_path": r.file_path, "reused": r.reused}))
 """
 
@@ -29,13 +30,17 @@ def test_two_processes_make_one_transfer(server: FileServer, store: Path) -> Non
     # Drip the one transfer so the second process surely arrives while it runs.
     server.queue("/m.bin", Fault(drip=(200_000, 0.05)))
     args = [sys.executable, "-c", CHILD, str(store), server.url("/m.bin"), sha256(DATA)]
-    procs = [subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE) for _ in range(2)]
+    procs = [
+        subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE) for _ in range(2)
+    ]
     outputs = [proc.communicate(timeout=60) for proc in procs]
-    for proc, (out, err) in zip(procs, outputs, strict=True):
+    for proc, (_out, err) in zip(procs, outputs, strict=True):
         assert proc.returncode == 0, err.decode()
     results = [__import__("json").loads(out) for out, _ in outputs]
     assert results[0]["file_path"] == results[1]["file_path"]
-    assert sorted(r["reused"] for r in results) == [False, True], "a waiter is never refused with 409"
+    assert sorted(r["reused"] for r in results) == [False, True], (
+        "a waiter is never refused with 409"
+    )
     assert len(server.requests_for("/m.bin")) == 1
     assert Path(results[0]["file_path"]).read_bytes() == DATA
 
@@ -46,6 +51,7 @@ def test_threads_share_one_transfer(server: FileServer, store: Path) -> None:
     server.queue("/m.bin", Fault(drip=(200_000, 0.02)))
     results: list[InstallResult] = []
     with Downloader(store=store) as downloader:
+
         def work() -> None:
             results.append(downloader.download("shared", "v1", download_url=server.url("/m.bin")))
 

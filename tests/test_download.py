@@ -8,19 +8,19 @@ import pickle
 from pathlib import Path
 
 import pytest
-from support.helpers import FakeClock, installed_files, payload, sha256, stray_files
-from support.server import Fault, FileServer
 
 from model_fetch import (
     ChecksumMismatch,
-    DownloadFailed,
     Downloader,
+    DownloadFailed,
     InvalidRequest,
     ModelExists,
     ModelNotFound,
     OfflineModeError,
     Progress,
 )
+from support.helpers import FakeClock, installed_files, payload, sha256, stray_files
+from support.server import Fault, FileServer
 
 DATA = payload(300_000)
 
@@ -32,7 +32,9 @@ def model_url(server: FileServer) -> str:
 
 
 @pytest.mark.parametrize("algorithm", ["sha256", "sha512", "sha1", "md5", "blake2b"])
-def test_happy_path_for_each_algorithm(downloader: Downloader, model_url: str, algorithm: str) -> None:
+def test_happy_path_for_each_algorithm(
+    downloader: Downloader, model_url: str, algorithm: str
+) -> None:
     """A download verified with any supported algorithm installs the exact bytes served."""
     digest = hashlib.new(algorithm, DATA).hexdigest().upper()  # hex is case-insensitive
     result = downloader.download(
@@ -68,10 +70,22 @@ def test_completed_body_matches_contract_keys(downloader: Downloader, model_url:
     """The result serialises to exactly the contract's "Download Completed" keys."""
     body = downloader.download("tiny", "v1", download_url=model_url).to_dict()
     assert list(body) == [
-        "status", "message", "model_name", "version", "file_path", "file_size_mb",
-        "download_duration_seconds", "checksum_verified", "installation",
+        "status",
+        "message",
+        "model_name",
+        "version",
+        "file_path",
+        "file_size_mb",
+        "download_duration_seconds",
+        "checksum_verified",
+        "installation",
     ]
-    assert list(body["installation"]) == ["status", "installed_at", "model_id", "ready_for_inference"]
+    assert list(body["installation"]) == [
+        "status",
+        "installed_at",
+        "model_id",
+        "ready_for_inference",
+    ]
     assert body["installation"]["installed_at"].endswith("Z")
     json.dumps(body)
 
@@ -84,7 +98,8 @@ def test_second_download_makes_no_request(
     server.reset_requests()
     second = downloader.download("tiny", "v1", download_url=model_url, checksum=sha256(DATA))
     assert server.requests == []
-    assert second.reused and second.file_path == first.file_path
+    assert second.reused
+    assert second.file_path == first.file_path
     assert second.checksum_verified is True
 
 
@@ -236,7 +251,9 @@ def test_stall_guard_aborts_a_slow_drip(server: FileServer, store: Path) -> None
     server.queue("/slow.bin", Fault(drip=(10, 0.05)))
     with Downloader(store=store) as downloader, pytest.raises(DownloadFailed) as caught:
         downloader.download(
-            "slow", "v1", download_url=server.url("/slow.bin"),
+            "slow",
+            "v1",
+            download_url=server.url("/slow.bin"),
             options={"timeout": 1, "retry_count": 0},
         )
     assert "stalled" in str(caught.value)
@@ -249,7 +266,9 @@ def test_full_stall_times_out(server: FileServer, store: Path) -> None:
     server.queue("/stall.bin", Fault(stall_after=1000))
     with Downloader(store=store) as downloader, pytest.raises(DownloadFailed) as caught:
         downloader.download(
-            "stall", "v1", download_url=server.url("/stall.bin"),
+            "stall",
+            "v1",
+            download_url=server.url("/stall.bin"),
             options={"timeout": 0.5, "retry_count": 0},
         )
     assert "after 1 attempt" in str(caught.value)
@@ -298,8 +317,11 @@ def test_progress_snapshots(downloader: Downloader, server: FileServer) -> None:
     server.queue("/big.bin", Fault(drop_after=1_500_000))
     snapshots: list[Progress] = []
     downloader.download(
-        "big", "v1", download_url=server.url("/big.bin"),
-        options={"chunk_size": 65536}, progress=snapshots.append,
+        "big",
+        "v1",
+        download_url=server.url("/big.bin"),
+        options={"chunk_size": 65536},
+        progress=snapshots.append,
     )
     assert snapshots, "at least one snapshot"
     done = [s.downloaded_bytes for s in snapshots]
@@ -309,9 +331,16 @@ def test_progress_snapshots(downloader: Downloader, server: FileServer) -> None:
     assert last.percentage == 100.0
     assert last.total_bytes == len(big)
     assert set(last.to_dict()) == {
-        "percentage", "downloaded_mb", "total_mb", "speed_mbps", "eta_seconds", "current_stage",
+        "percentage",
+        "downloaded_mb",
+        "total_mb",
+        "speed_mbps",
+        "eta_seconds",
+        "current_stage",
     }
-    assert all(isinstance(v, int | float) for k, v in last.to_dict().items() if k != "current_stage")
+    assert all(
+        isinstance(v, int | float) for k, v in last.to_dict().items() if k != "current_stage"
+    )
 
 
 @pytest.mark.parametrize(

@@ -6,16 +6,20 @@ import base64
 import http.server
 import ssl
 import threading
-from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 import trustme
 from urllib3.exceptions import InsecureRequestWarning
-from support.helpers import payload
-from support.server import FileServer
 
-from model_fetch import DownloadFailed, Downloader, ModelNotFound
+from model_fetch import Downloader, DownloadFailed, ModelNotFound
+from support.helpers import payload
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from support.server import FileServer
 
 DATA = payload(50_000)
 
@@ -41,7 +45,9 @@ def test_credentials_never_follow_a_redirect_to_another_origin(
     assert downloader.info("m").download_url.startswith("http://***@127.0.0.1")
 
 
-def test_credentials_kept_on_same_origin_redirect(downloader: Downloader, server: FileServer) -> None:
+def test_credentials_kept_on_same_origin_redirect(
+    downloader: Downloader, server: FileServer
+) -> None:
     """A redirect within the same origin keeps the Authorization header."""
     server.add_file("/real.bin", DATA)
     server.add_redirect("/start.bin", "/real.bin")

@@ -9,8 +9,23 @@ from hypothesis import strategies as st
 from model_fetch import Downloader, InvalidRequest
 from model_fetch._paths import escape_segment, validate_name, validate_relpath, validate_version
 
-BAD_NAMES = ["..", ".", "../x", "a/../b", "/abs", "a/b/c", "a\\b", "a\x00b", "a\nb", "", " a",
-             "C:evil", "a//b", "a/", "x" * 201]
+BAD_NAMES = [
+    "..",
+    ".",
+    "../x",
+    "a/../b",
+    "/abs",
+    "a/b/c",
+    "a\\b",
+    "a\x00b",
+    "a\nb",
+    "",
+    " a",
+    "C:evil",
+    "a//b",
+    "a/",
+    "x" * 201,
+]
 
 
 @pytest.mark.parametrize("name", BAD_NAMES)
@@ -70,5 +85,8 @@ def test_downloader_refuses_before_io(value: str) -> None:
     try:
         validate_name(value)
     except InvalidRequest:
-        with Downloader(store="memory://never-written") as downloader, pytest.raises(InvalidRequest):
+        with (
+            Downloader(store="memory://never-written") as downloader,
+            pytest.raises(InvalidRequest),
+        ):
             downloader.download(value, "v1", download_url="http://127.0.0.1:9/never.bin")

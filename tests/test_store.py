@@ -7,21 +7,26 @@ import errno
 import json
 import os
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+import fsspec
 import pytest
-from support.helpers import installed_files, payload, sha256, stray_files
-from support.server import FileServer
 
 from model_fetch import (
-    DownloadInProgress,
     Downloader,
+    DownloadInProgress,
     InsufficientStorage,
     InvalidRequest,
     ModelNotFound,
     Progress,
 )
+from support.helpers import installed_files, payload, sha256, stray_files
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from support.server import FileServer
 
 DATA = payload(200_000)
 
@@ -41,12 +46,20 @@ def test_list_info_remove_cache_info(downloader: Downloader, urls: dict[str, str
 
     listed = [m.to_dict() for m in downloader.list_models()]
     assert [(m["name"], m["version"]) for m in listed] == [
-        ("org/bert", "v1"), ("org/bert", "v2"), ("resnet", "refs/pr/1"),
+        ("org/bert", "v1"),
+        ("org/bert", "v2"),
+        ("resnet", "refs/pr/1"),
     ]
     assert listed[0]["status"] == "available"
     assert listed[0]["model_id"] == "org--bert_v1"
     assert set(listed[0]) == {
-        "name", "version", "status", "model_id", "source", "size_mb", "installed_at",
+        "name",
+        "version",
+        "status",
+        "model_id",
+        "source",
+        "size_mb",
+        "installed_at",
         "ready_for_inference",
     }
 
@@ -144,7 +157,8 @@ def tiny_tmpfs(tmp_path: Path) -> Iterator[Path]:
     mount.mkdir()
     done = subprocess.run(
         ["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(mount)],
-        capture_output=True, check=False,
+        capture_output=True,
+        check=False,
     )
     if done.returncode != 0:
         pytest.skip(f"cannot mount a tmpfs here: {done.stderr.decode().strip()}")
@@ -170,8 +184,11 @@ def test_enospc_during_transfer(tiny_tmpfs: Path, server: FileServer) -> None:
     with Downloader(store=store) as downloader:
         with pytest.raises(InsufficientStorage) as caught:
             downloader.download(
-                "big", "v1", download_url=server.url("/big.bin"),
-                options={"chunk_size": 1024, "retry_count": 0}, progress=fill_disk,
+                "big",
+                "v1",
+                download_url=server.url("/big.bin"),
+                options={"chunk_size": 1024, "retry_count": 0},
+                progress=fill_disk,
             )
         assert isinstance(caught.value.__cause__, OSError)
         assert caught.value.__cause__.errno == errno.ENOSPC
@@ -182,8 +199,6 @@ def test_enospc_during_transfer(tiny_tmpfs: Path, server: FileServer) -> None:
 
 def test_memory_filesystem_store(server: FileServer, urls: dict[str, str]) -> None:
     """Any fsspec filesystem works as a store: install, reuse, list, info and remove."""
-    import fsspec
-
     url = "memory://mf-test-store"
     with Downloader(store=url) as downloader:
         result = downloader.download("m", "v1", download_url=urls["a"], checksum=sha256(DATA))

@@ -28,12 +28,14 @@ ENVIRONMENT_VARIABLES: Final[dict[str, tuple[str, str]]] = {
     ),
     "MODEL_FETCH_OFFLINE": (
         "unset (online)",
-        "1/true/yes/on: serve installed models only; anything that needs the network fails "
-        "with OfflineModeError naming this variable.",
+        (
+            "1/true/yes/on: serve installed models only; anything that needs the network fails "
+            "with OfflineModeError naming this variable."
+        ),
     ),
     "HF_HUB_OFFLINE": (
         "unset (online)",
-        "huggingface_hub's offline switch; model_fetch honours it exactly like MODEL_FETCH_OFFLINE.",
+        "huggingface_hub's offline switch, honoured exactly like MODEL_FETCH_OFFLINE.",
     ),
     "MODEL_FETCH_LOCK_TIMEOUT": (
         "3600",
@@ -41,8 +43,10 @@ ENVIRONMENT_VARIABLES: Final[dict[str, tuple[str, str]]] = {
     ),
     "MODEL_FETCH_MAX_STORE_SIZE": (
         "unset (no quota)",
-        "A quota for the store, in bytes or with a unit (500MiB, 20GB). Downloads that would "
-        "exceed it fail with InsufficientStorage (413).",
+        (
+            "A quota for the store, in bytes or with a unit (500MiB, 20GB). Downloads that would "
+            "exceed it fail with InsufficientStorage (413)."
+        ),
     ),
     "HTTPS_PROXY / HTTP_PROXY / NO_PROXY": (
         "unset",

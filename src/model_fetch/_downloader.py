@@ -7,7 +7,6 @@ streaming) ─► verify ─► commit (atomic move, install record last) ─►
 from __future__ import annotations
 
 import datetime as dt
-import os
 import threading
 from typing import TYPE_CHECKING, Any, Self
 
@@ -44,6 +43,7 @@ from model_fetch.storage import InstallRecord, Store, make_record
 from model_fetch.transfer import HttpClient, Transfer
 
 if TYPE_CHECKING:
+    import os
     from collections.abc import Callable
     from types import TracebackType
 
@@ -294,7 +294,14 @@ class Downloader:
             for index, remote in enumerate(plan.files):
                 records.append(
                     self._fetch_one(
-                        request, plan, index, remote, staging, tracker, held, available
+                        request=request,
+                        plan=plan,
+                        index=index,
+                        remote=remote,
+                        staging=staging,
+                        tracker=tracker,
+                        held=held,
+                        available=available,
                     ),
                 )
                 verified = verified and remote.checksum is not None
@@ -325,6 +332,7 @@ class Downloader:
 
     def _fetch_one(
         self,
+        *,
         request: DownloadRequest,
         plan: Plan,
         index: int,

@@ -7,7 +7,7 @@ Every result has a ``to_dict()`` that is exactly the JSON body of the REST contr
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, Final, Literal
+from typing import TYPE_CHECKING, Any, Final, Literal
 
 import attrs
 
@@ -21,6 +21,9 @@ from model_fetch._paths import (
 )
 from model_fetch.checksums import Checksum, parse_checksum
 from model_fetch.exceptions import InvalidRequest
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
 
 __all__ = [
     "CacheInfo",
@@ -56,7 +59,7 @@ def iso_timestamp(moment: dt.datetime) -> str:
 
 def parse_timestamp(text: str) -> dt.datetime:
     """Parse a timestamp written by :func:`iso_timestamp`."""
-    return dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    return dt.datetime.fromisoformat(text)
 
 
 def _strict_int(name: str, low: int, high: int) -> Any:
@@ -132,14 +135,21 @@ class DownloadOptions:
         known = {field.name for field in attrs.fields(cls)}
         unknown = sorted(set(options) - known)
         if unknown:
-            raise InvalidRequest(
-                f"Unknown option(s) {', '.join(map(repr, unknown))}; known: {', '.join(sorted(known))}",
-            )
+            names = ", ".join(map(repr, unknown))
+            raise InvalidRequest(f"Unknown option(s) {names}; known: {', '.join(sorted(known))}")
         return cls(**options)
 
     def to_dict(self) -> dict[str, Any]:
         """Return the options as the contract's JSON object."""
         return attrs.asdict(self)
+
+
+def _to_options(value: DownloadOptions | dict[str, Any] | None) -> DownloadOptions:
+    return DownloadOptions.from_mapping(value)
+
+
+def _to_files(value: Iterable[RemoteFile]) -> tuple[RemoteFile, ...]:
+    return tuple(value)
 
 
 def _validate_metadata(_: object, __: attrs.Attribute[Any], value: object) -> None:
@@ -164,7 +174,7 @@ class DownloadRequest:
     """
 
     model_name: ModelName = attrs.field(converter=validate_name)
-    version: Version = attrs.field(default="latest", converter=validate_version)
+    version: Version = attrs.field(default=Version("latest"), converter=validate_version)
     download_url: str | None = None
     source: str = "default"
     checksum: Checksum | None = attrs.field(default=None, converter=parse_checksum)
@@ -172,7 +182,7 @@ class DownloadRequest:
     if_exists: IfExists = "reuse"
     options: DownloadOptions = attrs.field(
         factory=DownloadOptions,
-        converter=DownloadOptions.from_mapping,
+        converter=_to_options,
     )
     metadata: dict[str, Any] = attrs.field(factory=dict, validator=_validate_metadata)
 
@@ -223,7 +233,7 @@ class Plan:
         source: The name of the source that made the plan.
     """
 
-    files: tuple[RemoteFile, ...] = attrs.field(converter=tuple)
+    files: tuple[RemoteFile, ...] = attrs.field(converter=_to_files)
     version: Version = attrs.field(converter=validate_version)
     download_url: str
     source: str

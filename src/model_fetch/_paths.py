@@ -64,9 +64,8 @@ def _check_segments(kind: str, value: str, segments: list[str]) -> None:
         if len(segment) > MAX_SEGMENT:
             raise InvalidRequest(f"{kind} {value!r} has a segment over {MAX_SEGMENT} characters")
         if _FORBIDDEN_CHARS.intersection(segment):
-            raise InvalidRequest(
-                f"{kind} {value!r} contains one of the characters {''.join(sorted(_FORBIDDEN_CHARS))}",
-            )
+            shown = "".join(sorted(_FORBIDDEN_CHARS))
+            raise InvalidRequest(f"{kind} {value!r} contains one of the characters {shown}")
 
 
 def validate_name(value: object) -> ModelName:

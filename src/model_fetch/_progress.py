@@ -82,7 +82,7 @@ class ProgressTracker:
                 or now - self._last_emit_time < 1 / MAX_RATE
             ):
                 return
-            snapshot = self._snapshot(now)
+            snapshot = self._snapshot()
         self._emit(snapshot, now, snapshot.downloaded_bytes)
 
     def stage(self, stage: Stage) -> None:
@@ -90,7 +90,7 @@ class ProgressTracker:
         with self._lock:
             self._stage = stage
             now = self._clock.monotonic()
-            snapshot = self._snapshot(now)
+            snapshot = self._snapshot()
         self._emit(snapshot, now, snapshot.downloaded_bytes)
 
     def finish(self) -> None:
@@ -101,7 +101,7 @@ class ProgressTracker:
                 for size, pos in zip(self._sizes, self._positions, strict=True)
             ]
             now = self._clock.monotonic()
-            snapshot = self._snapshot(now)
+            snapshot = self._snapshot()
         self._emit(snapshot, now, snapshot.downloaded_bytes)
 
     def _emit(self, snapshot: Progress, now: float, done: int) -> None:
@@ -111,7 +111,7 @@ class ProgressTracker:
         if self._callback is not None:
             self._callback(snapshot)
 
-    def _snapshot(self, now: float) -> Progress:
+    def _snapshot(self) -> Progress:
         done = sum(self._positions)
         known = all(size is not None for size in self._sizes)
         total = sum(size or 0 for size in self._sizes) if known else 0

@@ -152,14 +152,8 @@ class _ProgressBar:
 
 
 def _download(downloader: Downloader, args: argparse.Namespace) -> int:
-    options: dict[str, Any] = {}
-    for key, value in (
-        ("chunk_size", args.chunk_size),
-        ("timeout", args.timeout),
-        ("retry_count", args.retries),
-    ):
-        if value is not None:
-            options[key] = value
+    given = {"chunk_size": args.chunk_size, "timeout": args.timeout, "retry_count": args.retries}
+    options: dict[str, Any] = {key: value for key, value in given.items() if value is not None}
     if args.no_verify_ssl:
         options["verify_ssl"] = False
     if args.no_extract:

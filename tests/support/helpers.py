@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import hashlib
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import attrs
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 
 @attrs.define
@@ -16,9 +19,11 @@ class FakeClock:
     sleeps: list[float] = attrs.field(factory=list)
 
     def monotonic(self) -> float:
+        """Return the fake time."""
         return self.now
 
     def sleep(self, seconds: float) -> None:
+        """Advance the fake time instead of waiting."""
         self.sleeps.append(seconds)
         self.now += seconds
 

@@ -22,6 +22,7 @@ import datetime as dt
 import hashlib
 import json
 import os
+import re
 import shutil
 import tempfile
 import uuid
@@ -53,6 +54,7 @@ log = get_logger(__name__)
 RECORD_NAME: Final = "install.json"
 RECORD_FORMAT: Final = 1
 _GENERATION_PREFIX: Final = "g-"
+_GENERATION: Final = re.compile(r"g-[0-9a-f]{16}")
 
 
 @attrs.frozen(kw_only=True)
@@ -129,10 +131,7 @@ class InstallRecord:
                 )
                 for f in data["files"]
             )
-            generation = str(data["generation"])
-            if not generation.startswith(_GENERATION_PREFIX) or "/" in generation:
-                raise ValueError("bad generation")
-            return cls(
+            record = cls(
                 name=str(data["name"]),
                 version=str(data["version"]),
                 source=str(data["source"]),
@@ -144,11 +143,16 @@ class InstallRecord:
                 readiness=dict(data["readiness"]),
                 ready_for_inference=bool(data["ready_for_inference"]),
                 checksum_verified=bool(data["checksum_verified"]),
-                generation=generation,
+                generation=str(data["generation"]),
                 primary=data.get("primary"),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise ValueError(f"malformed install record: {exc}") from exc
+        if not _GENERATION.fullmatch(record.generation):
+            raise ValueError(f"malformed install record: bad generation {record.generation!r}")
+        if record.primary is not None and record.primary not in {f.path for f in record.files}:
+            raise ValueError("malformed install record: primary is not one of its files")
+        return record
 
 
 class Store:

@@ -257,15 +257,9 @@ class Transfer:
             raise DownloadFailed(f"TLS error for {url}: {exc}", url=url) from exc
         except urllib3.exceptions.HTTPError as exc:
             raise _Retryable(f"connection failed: {_reason(exc)}") from exc
+        complete = False
         try:
-            status = response.status
-            if status in (404, 410):
-                raise ModelNotFound(f"Model file not found at {url} (HTTP {status})", url=url)
-            if status in RETRY_STATUSES:
-                retry_after = parse_retry_after(response.headers.get("Retry-After"))
-                raise _Retryable(f"HTTP {status}", retry_after)
-            if status != 200:  # noqa: PLR2004 - anything but a plain 200 is unusable here
-                raise DownloadFailed(f"Download failed: HTTP {status} from {url}", url=url)
+            _check_status(response, url)
             length_header = response.headers.get("Content-Length")
             length = int(length_header) if length_header and length_header.isdigit() else None
             if length is not None:
@@ -289,8 +283,9 @@ class Transfer:
                 raise _Retryable(f"connection lost after {sink.position} bytes: {exc}") from exc
             if length is not None and sink.position != length:
                 raise _Retryable(f"connection closed after {sink.position} of {length} bytes")
+            complete = True
         finally:
-            response.release_conn()
+            _finish(response, complete=complete)
         _check_size(remote, sink.position, url)
 
     def _attempt_fsspec(
@@ -327,6 +322,39 @@ class Transfer:
         except OSError as exc:
             raise _Retryable(f"read failed after {sink.position} bytes: {exc}") from exc
         _check_size(remote, sink.position, url)
+
+
+def _finish(response: urllib3.BaseHTTPResponse, *, complete: bool) -> None:
+    """Return a fully read connection to the pool; never reuse one with unread bytes.
+
+    An error answer's short body is drained so its connection can be reused; anything else that
+    was not read to the end (a failed or abandoned transfer) closes its connection, because a
+    pooled connection with bytes left in it would feed them to the next request as a status line.
+    """
+    if complete:
+        response.release_conn()
+        return
+    if response.status != 200:  # noqa: PLR2004 - error bodies are small and safe to drain
+        try:
+            response.drain_conn()
+        except (urllib3.exceptions.HTTPError, OSError):
+            response.close()
+        response.release_conn()
+        return
+    # Closed first, then handed back: the pool keeps its slot and reconnects on next use.
+    response.close()
+    response.release_conn()
+
+
+def _check_status(response: urllib3.BaseHTTPResponse, url: str) -> None:
+    """Turn a non-200 answer into the right error: retry, not found, or a final failure."""
+    status = response.status
+    if status in (404, 410):
+        raise ModelNotFound(f"Model file not found at {url} (HTTP {status})", url=url)
+    if status in RETRY_STATUSES:
+        raise _Retryable(f"HTTP {status}", parse_retry_after(response.headers.get("Retry-After")))
+    if status != 200:  # noqa: PLR2004 - anything but a plain 200 is unusable here
+        raise DownloadFailed(f"Download failed: HTTP {status} from {url}", url=url)
 
 
 def _check_size(remote: RemoteFile, size: int, url: str) -> None:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import netrc
 import os
 import threading
-import urllib.request
 from typing import TYPE_CHECKING, Final
 from urllib.parse import unquote, urljoin, urlsplit
 
@@ -42,6 +41,22 @@ def _split_userinfo(url: str) -> tuple[str, str | None]:
     userinfo, _, hostport = parts.netloc.rpartition("@")
     user, _, password = userinfo.partition(":")
     return parts._replace(netloc=hostport).geturl(), f"{unquote(user)}:{unquote(password)}"
+
+
+def _bypasses_proxy(host: str, no_proxy: str) -> bool:
+    """Apply NO_PROXY as curl does: ``*``, exact hosts, and domain suffixes (``.corp``)."""
+    for raw in no_proxy.replace(" ", ",").split(","):
+        entry = (
+            raw.strip().lower().rsplit(":", 1)[0] if raw.count(":") == 1 else raw.strip().lower()
+        )
+        if not entry:
+            continue
+        if entry == "*":
+            return True
+        entry = entry.lstrip(".")
+        if host == entry or host.endswith("." + entry):
+            return True
+    return False
 
 
 def origin(url: str) -> tuple[str, str, int | None]:
@@ -93,8 +108,7 @@ class HttpClient:
         proxy = proxies.get(scheme)
         if not proxy:
             return None
-        no_proxy = proxies.get("no")
-        if no_proxy and urllib.request.proxy_bypass_environment(host, {"no": no_proxy}):
+        if _bypasses_proxy(host, proxies.get("no", "")):
             return None
         return proxy
 

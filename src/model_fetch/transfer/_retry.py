@@ -34,8 +34,9 @@ def backoff_delay(
     """
     if retry_after is not None:
         return max(0.0, min(retry_after, RETRY_AFTER_CAP))
-    delay = min(BACKOFF_CAP, BACKOFF_BASE * 2 ** max(0, retry_number - 1))
-    return delay / 2 + (rng or random).uniform(0, delay / 2)
+    delay = min(BACKOFF_CAP, BACKOFF_BASE * (1 << max(0, retry_number - 1)))
+    jitter: float = (rng or random.Random()).uniform(0, delay / 2)  # noqa: S311 - not crypto
+    return delay / 2 + jitter
 
 
 def parse_retry_after(value: str | None, now: dt.datetime | None = None) -> float | None:
