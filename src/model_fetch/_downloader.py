@@ -10,6 +10,7 @@ import datetime as dt
 import threading
 from typing import TYPE_CHECKING, Any, Self
 
+import attrs
 import filelock
 
 from model_fetch._clock import Clock, SystemClock
@@ -34,13 +35,14 @@ from model_fetch.exceptions import (
     ChecksumMismatch,
     DownloadFailed,
     DownloadInProgress,
+    InvalidRequest,
     ModelExists,
     ModelNotFound,
     OfflineModeError,
 )
 from model_fetch.sources import Source, SourceContext, get_source_class
 from model_fetch.storage import InstallRecord, Store, make_record
-from model_fetch.transfer import HttpClient, Transfer
+from model_fetch.transfer import FetchOutcome, HttpClient, Transfer
 
 if TYPE_CHECKING:
     import os
@@ -215,46 +217,71 @@ class Downloader:
     ) -> InstallResult:
         """Run the pipeline for a validated request (see :meth:`download`)."""
         started = self.clock.monotonic()
-        existing = self._installed(request.model_name, request.version)
+        name = request.model_name
+        existing = self._installed(name, request.version)
         if existing is not None and not request.force_download:
             return self._reuse_or_refuse(request, existing)
         if self.settings.offline:
-            raise OfflineModeError(
-                f"{self.settings.offline_variable} is set and model {request.model_name!r} "
-                f"version {request.version!r} is not installed; unset it to download",
-                model_name=request.model_name,
-                version=request.version,
-                variable=self.settings.offline_variable,
-            )
-        plan = self.source(request.effective_source).plan(request)
+            return self._offline(request)
+        plan = self._plan(request)
         if plan.version != request.version:
-            resolved = self._installed(request.model_name, plan.version)
+            resolved = self._installed(name, plan.version)
             if resolved is not None and not request.force_download:
+                self.store.write_alias(name, request.version, plan.version)
                 return self._reuse_or_refuse(request, resolved)
             existing = resolved
         if plan.total_size is not None:
             self.store.check_space(plan.total_size)
-        lock = self.store.lock(request.model_name, plan.version)
+        lock = self.store.lock(name, plan.version)
         try:
             lock.acquire(timeout=self.settings.lock_timeout)
         except filelock.Timeout:
             raise DownloadFailed(
                 f"Timed out after {self.settings.lock_timeout:g} s waiting for another download "
-                f"of {request.model_name!r} version {plan.version!r}",
+                f"of {name!r} version {plan.version!r}",
             ) from None
         try:
-            current = self._installed(request.model_name, plan.version)
+            current = self._installed(name, plan.version)
             if current is not None and (
                 not request.force_download
                 or existing is None
                 or current.generation != existing.generation
             ):
                 # Installed by someone else while this request waited: that is our result.
-                return self._result(current, reused=True, duration=self.clock.monotonic() - started)
-            record = self._fetch_and_commit(request, plan, progress)
+                record, reused = current, True
+            else:
+                record, reused = self._fetch_and_commit(request, plan, progress), False
+            if plan.version != request.version:
+                self.store.write_alias(name, request.version, plan.version)
         finally:
             lock.release()
-        return self._result(record, reused=False, duration=self.clock.monotonic() - started)
+        return self._result(record, reused=reused, duration=self.clock.monotonic() - started)
+
+    def _plan(self, request: DownloadRequest) -> Plan:
+        """Ask the source for a plan, and add the caller's checksum to a one-file plan."""
+        plan = self.source(request.effective_source).plan(request)
+        if request.checksum is None:
+            return plan
+        if len(plan.files) != 1:
+            raise InvalidRequest(
+                f"checksum applies to a single file, but {request.model_name!r} has "
+                f"{len(plan.files)} files; their digests come from the source",
+            )
+        return attrs.evolve(plan, files=(plan.files[0].with_checksum(request.checksum),))
+
+    def _offline(self, request: DownloadRequest) -> InstallResult:
+        """Serve a request from the store alone: through a ref's last resolution, or not at all."""
+        version = self.store.read_alias(request.model_name, request.version)
+        record = self._installed(request.model_name, version) if version else None
+        if record is not None and not request.force_download:
+            return self._reuse_or_refuse(request, record)
+        raise OfflineModeError(
+            f"{self.settings.offline_variable} is set and model {request.model_name!r} "
+            f"version {request.version!r} is not installed; unset it to download",
+            model_name=request.model_name,
+            version=request.version,
+            variable=self.settings.offline_variable,
+        )
 
     def _installed(self, name: str, version: str) -> InstallRecord | None:
         record = self.store.read_record(name, version)
@@ -304,7 +331,7 @@ class Downloader:
                         available=available,
                     ),
                 )
-                verified = verified and remote.checksum is not None
+                verified = verified and remote.verifiable
             tracker.stage("verifying")
             tracker.stage("installing")
             record = make_record(
@@ -362,17 +389,7 @@ class Downloader:
             on_position=lambda position: tracker.advance(index, position),
             reserve=reserve,
         )
-        if remote.checksum is not None and not remote.checksum.matches(outcome.digest or ""):
-            raise ChecksumMismatch(
-                f"Checksum mismatch for {remote.path} from {redact_url(remote.url)}: expected "
-                f"{remote.checksum.algorithm}:{remote.checksum.hexdigest}, got "
-                f"{remote.checksum.algorithm}:{outcome.digest}",
-                url=redact_url(remote.url),
-                path=remote.path,
-                algorithm=remote.checksum.algorithm,
-                expected=remote.checksum.hexdigest,
-                actual=outcome.digest,
-            )
+        _verify(remote, outcome)
         return FileRecord(path=remote.path, size=outcome.size, sha256=outcome.sha256)
 
     def _result(self, record: InstallRecord, *, reused: bool, duration: float) -> InstallResult:
@@ -517,3 +534,24 @@ class Downloader:
     def cache_info(self) -> CacheInfo:
         """Describe the store: capacity, installed models and the download area."""
         return self.store.cache_info()
+
+
+def _verify(remote: RemoteFile, outcome: FetchOutcome) -> None:
+    """Check every digest the plan knows for a file; raise ChecksumMismatch on the first miss."""
+    expected = [(c.algorithm, c.hexdigest, outcome.digests[c.algorithm]) for c in remote.checksums]
+    if remote.sha256_prefix is not None:
+        expected.append(
+            ("sha256-prefix", remote.sha256_prefix, outcome.sha256[: len(remote.sha256_prefix)]),
+        )
+    for algorithm, want, got in expected:
+        if want != got:
+            url = redact_url(remote.url)
+            raise ChecksumMismatch(
+                f"Checksum mismatch for {remote.path} from {url}: expected "
+                f"{algorithm}:{want}, got {algorithm}:{got}",
+                url=url,
+                path=remote.path,
+                algorithm=algorithm,
+                expected=want,
+                actual=got,
+            )

@@ -7,6 +7,7 @@ Every result has a ``to_dict()`` that is exactly the JSON body of the REST contr
 from __future__ import annotations
 
 import datetime as dt
+import re
 from typing import TYPE_CHECKING, Any, Final, Literal
 
 import attrs
@@ -205,6 +206,23 @@ class DownloadRequest:
         return "url" if self.download_url else self.source
 
 
+def _to_checksums(value: Iterable[Checksum | str] | Checksum | str | None) -> tuple[Checksum, ...]:
+    if value is None:
+        return ()
+    if isinstance(value, Checksum | str):
+        value = [value]
+    parsed = (item if isinstance(item, Checksum) else parse_checksum(item) for item in value)
+    return tuple(dict.fromkeys(item for item in parsed if item is not None))
+
+
+_PREFIX = re.compile(r"[0-9a-f]{8,64}")
+
+
+def _check_prefix(_: object, __: attrs.Attribute[Any], value: str | None) -> None:
+    if value is not None and not _PREFIX.fullmatch(value):
+        raise InvalidRequest(f"sha256_prefix {value!r} must be 8 to 64 lower-case hex digits")
+
+
 @attrs.frozen(kw_only=True)
 class RemoteFile:
     """One file a plan fetches.
@@ -212,14 +230,31 @@ class RemoteFile:
     Attributes:
         url: Where to fetch it: an http(s) URL, or any fsspec URL.
         path: Its relative path inside the installed model.
-        size: Its size in bytes, when known in advance.
-        checksum: Its expected digest, when known.
+        size: Its size in bytes, when known in advance (then it is verified).
+        checksums: Every expected digest that is known; each one is verified.
+        sha256_prefix: The leading hex digits of the sha256, when only those are published
+            (torchvision's file names carry one); verified too.
+        headers: Extra request headers for this file (a hub token). Credentials are sent to the
+            file's own origin only, never across a redirect to another origin.
     """
 
     url: str
     path: RelPath = attrs.field(converter=validate_relpath)
     size: int | None = None
-    checksum: Checksum | None = attrs.field(default=None, converter=parse_checksum)
+    checksums: tuple[Checksum, ...] = attrs.field(default=(), converter=_to_checksums)
+    sha256_prefix: str | None = attrs.field(default=None, validator=_check_prefix)
+    headers: dict[str, str] = attrs.field(factory=dict, repr=False)
+
+    @property
+    def verifiable(self) -> bool:
+        """Whether a digest (full or prefix) will be checked against the bytes."""
+        return bool(self.checksums) or self.sha256_prefix is not None
+
+    def with_checksum(self, checksum: Checksum | None) -> RemoteFile:
+        """Return a copy that also verifies ``checksum`` (the caller's own digest)."""
+        if checksum is None:
+            return self
+        return attrs.evolve(self, checksums=(*self.checksums, checksum))
 
 
 @attrs.frozen(kw_only=True)

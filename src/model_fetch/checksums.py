@@ -19,7 +19,7 @@ from model_fetch.exceptions import InvalidRequest
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-__all__ = ["ALGORITHMS", "Checksum", "parse_checksum"]
+__all__ = ["ALGORITHMS", "SOURCE_ALGORITHMS", "Checksum", "parse_checksum"]
 
 #: The supported algorithms and the length of their hex digests.
 ALGORITHMS: Final[dict[str, int]] = {
@@ -29,6 +29,10 @@ ALGORITHMS: Final[dict[str, int]] = {
     "md5": 32,
     "blake2b": 128,
 }
+
+#: Digests that sources (not users) supply: a git blob id is sha1 over "blob <size>\0" + bytes,
+#: which is how the Hugging Face Hub identifies regular (non-LFS) files.
+SOURCE_ALGORITHMS: Final[dict[str, int]] = {"git-blob-sha1": 40}
 
 _HEX = re.compile(r"[0-9a-f]+")
 
@@ -56,7 +60,7 @@ class Checksum:
 
     def __attrs_post_init__(self) -> None:
         """Refuse a digest that does not fit its algorithm."""
-        length = ALGORITHMS.get(self.algorithm)
+        length = ALGORITHMS.get(self.algorithm) or SOURCE_ALGORITHMS.get(self.algorithm)
         if length is None:
             raise InvalidRequest(
                 f"Unsupported checksum algorithm {self.algorithm!r}; "
@@ -71,8 +75,22 @@ class Checksum:
         """Return the ``algo:hex`` form."""
         return f"{self.algorithm}:{self.hexdigest}"
 
-    def hasher(self) -> hashlib._Hash:
-        """Return a fresh hash object for this algorithm."""
+    def hasher(self, size: int | None = None) -> hashlib._Hash:
+        """Return a fresh hash object for this algorithm.
+
+        Args:
+            size: The file's size; required for ``git-blob-sha1``, whose digest covers a header
+                that holds the size.
+
+        Raises:
+            InvalidRequest: A git blob id is to be checked but the size is unknown.
+        """
+        if self.algorithm == "git-blob-sha1":
+            if size is None:
+                raise InvalidRequest("A git blob id can only be checked when the size is known")
+            digest = hashlib.sha1(usedforsecurity=False)
+            digest.update(b"blob %d\0" % size)
+            return digest
         return _new(self.algorithm)()
 
     def matches(self, hexdigest: str) -> bool:
@@ -101,7 +119,12 @@ def parse_checksum(value: str | Checksum | None) -> Checksum | None:
         return None
     if ":" in text:
         algorithm, _, digest = text.partition(":")
-        return Checksum(algorithm.strip().lower(), digest.strip().lower())
+        algorithm = algorithm.strip().lower()
+        if algorithm not in ALGORITHMS:
+            raise InvalidRequest(
+                f"Unsupported checksum algorithm {algorithm!r}; use one of {', '.join(ALGORITHMS)}",
+            )
+        return Checksum(algorithm, digest.strip().lower())
     if len(text) == ALGORITHMS["sha256"]:
         return Checksum("sha256", text.lower())
     raise InvalidRequest(

@@ -84,6 +84,6 @@ class UrlSource:
             url=url,
             path=filename_from_url(url, request.model_name),
             size=None,
-            checksum=request.checksum,
+            checksums=request.checksum,
         )
         return Plan(files=(remote,), version=request.version, download_url=url, source="url")

@@ -305,6 +305,58 @@ class Store:
                 pass
             os.utime(marker)
 
+    # -- refs ---------------------------------------------------------------------------------
+    def _alias_path(self, name: str, ref: str) -> str:
+        # ".refs" cannot clash with a version directory: escaped segments never start with ".".
+        return self._join("models", escape_segment(name), ".refs", escape_segment(ref) + ".json")
+
+    def write_alias(self, name: str, ref: str, version: str) -> None:
+        """Remember that ``ref`` (a branch, "latest") resolved to ``version``, for offline use."""
+        document = json.dumps(
+            {"ref": ref, "version": version, "resolved_at": iso_timestamp(dt.datetime.now(dt.UTC))},
+        ).encode()
+        path = self._alias_path(name, ref)
+        if self.local:
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            tmp = f"{path}.{uuid.uuid4().hex[:8]}.tmp"
+            with open(tmp, "wb") as handle:
+                handle.write(document)
+            os.replace(tmp, path)
+        else:
+            self.fs.pipe_file(path, document)
+
+    def read_alias(self, name: str, ref: str) -> str | None:
+        """Return the version ``ref`` last resolved to, or None."""
+        try:
+            with self.fs.open(self._alias_path(name, ref), "rb") as handle:
+                version = json.loads(handle.read())["version"]
+        except (FileNotFoundError, KeyError, TypeError, ValueError, OSError):
+            return None
+        return version if isinstance(version, str) else None
+
+    def aliases(self, name: str) -> dict[str, str]:
+        """Every ref of a model with the version it last resolved to."""
+        directory = self._join("models", escape_segment(name), ".refs")
+        try:
+            entries = self.fs.ls(directory, detail=False)
+        except (FileNotFoundError, NotADirectoryError):
+            return {}
+        found: dict[str, str] = {}
+        for entry in entries:
+            try:
+                with self.fs.open(entry, "rb") as handle:
+                    data = json.loads(handle.read())
+                found[str(data["ref"])] = str(data["version"])
+            except (KeyError, TypeError, ValueError, OSError):
+                continue
+        return found
+
+    def _drop_aliases(self, name: str, version: str) -> None:
+        for ref, target in self.aliases(name).items():
+            if target == version:
+                with contextlib.suppress(OSError):
+                    self.fs.rm_file(self._alias_path(name, ref))
+
     # -- staging and commit -------------------------------------------------------------------
     def new_staging(self) -> str:
         """Create and return a fresh, empty local staging directory."""
@@ -386,12 +438,16 @@ class Store:
         version_dir = self.version_dir(record.name, record.version)
         self.fs.rm_file(self.record_path(record.name, record.version))
         self._rm_tree(version_dir)
+        self._drop_aliases(record.name, record.version)
         name_dir = self._join("models", escape_segment(record.name))
         with contextlib.suppress(OSError):
-            if self.local:
-                os.rmdir(name_dir)
-            elif not self.fs.ls(name_dir, detail=False):
-                self.fs.rm(name_dir, recursive=True)
+            remaining = [
+                entry
+                for entry in self.fs.ls(name_dir, detail=False)
+                if not entry.rstrip("/").endswith("/.refs")
+            ]
+            if not remaining:
+                self._rm_tree(name_dir)
         return files
 
     # -- locks --------------------------------------------------------------------------------

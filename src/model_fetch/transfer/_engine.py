@@ -58,13 +58,13 @@ class FetchOutcome:
     Attributes:
         size: Bytes written.
         sha256: Hex sha256 of the bytes.
-        digest: Hex digest in the expected checksum's algorithm (None when none was expected).
+        digests: Hex digests by algorithm, for sha256 and every expected checksum's algorithm.
         attempts: How many attempts it took.
     """
 
     size: int
     sha256: str
-    digest: str | None
+    digests: dict[str, str]
     attempts: int
 
 
@@ -83,8 +83,11 @@ class _Sink:
     ) -> None:
         self.fd = fd
         self.sha256 = hashlib.sha256()
-        want = remote.checksum
-        self.extra = want.hasher() if want and want.algorithm != "sha256" else None
+        # One hasher per algorithm; sha256 is always computed for the install record.
+        self.hashers = {"sha256": self.sha256}
+        for checksum in remote.checksums:
+            if checksum.algorithm not in self.hashers:
+                self.hashers[checksum.algorithm] = checksum.hasher(remote.size)
         self.position = 0
         self._clock = clock
         self._timeout = timeout
@@ -96,9 +99,8 @@ class _Sink:
     def write(self, data: bytes | memoryview) -> None:
         size = len(data)
         self._reserve(self.position + size)
-        self.sha256.update(data)
-        if self.extra is not None:
-            self.extra.update(data)
+        for hasher in self.hashers.values():
+            hasher.update(data)
         view = memoryview(data)
         while view:
             try:
@@ -216,11 +218,10 @@ class Transfer:
                 continue
             finally:
                 os.close(fd)
-            digest = sink.extra.hexdigest() if sink.extra is not None else sink.sha256.hexdigest()
             return FetchOutcome(
                 size=sink.position,
                 sha256=sink.sha256.hexdigest(),
-                digest=digest if remote.checksum else None,
+                digests={name: hasher.hexdigest() for name, hasher in sink.hashers.items()},
                 attempts=attempt,
             )
 
