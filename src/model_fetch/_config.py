@@ -48,6 +48,21 @@ ENVIRONMENT_VARIABLES: Final[dict[str, tuple[str, str]]] = {
             "exceed it fail with InsufficientStorage (413)."
         ),
     ),
+    "MODEL_FETCH_REPOSITORY": (
+        "the index that ships with model_fetch (well-known public models)",
+        "The model repository index (JSON) for source 'default': an http(s) or fsspec URL.",
+    ),
+    "MODEL_FETCH_LOCAL_REGISTRY": (
+        "unset (the 'local' source is unavailable)",
+        (
+            "Root of the local registry for source 'local': a path or fsspec URL laid out as "
+            "<name>/<version>/files."
+        ),
+    ),
+    "HF_ENDPOINT / HF_TOKEN": (
+        "https://huggingface.co / unset",
+        "The Hugging Face Hub to use and the token sent to it (only to its own origin).",
+    ),
     "HTTPS_PROXY / HTTP_PROXY / NO_PROXY": (
         "unset",
         "Proxies for http(s) downloads, as curl and requests read them (lower case works too).",
@@ -126,6 +141,8 @@ class Settings:
         offline_variable: What turned offline mode on (an environment variable or ``offline=``).
         lock_timeout: Seconds to wait for a concurrent download of the same version.
         max_store_bytes: A quota on the store's size, or None.
+        repository: The repository index URL or path, or None for the built-in index.
+        local_registry: The local registry root, or None.
     """
 
     home: str
@@ -133,6 +150,8 @@ class Settings:
     offline_variable: str | None = None
     lock_timeout: float = 3600.0
     max_store_bytes: int | None = None
+    repository: str | None = None
+    local_registry: str | None = None
 
     @classmethod
     def load(
@@ -142,6 +161,8 @@ class Settings:
         offline: bool | None = None,
         lock_timeout: float | None = None,
         max_store_bytes: int | None = None,
+        repository: str | os.PathLike[str] | None = None,
+        local_registry: str | os.PathLike[str] | None = None,
         environ: Mapping[str, str] | None = None,
     ) -> Settings:
         """Build settings from arguments, then the environment, then defaults.
@@ -151,6 +172,8 @@ class Settings:
             offline: Offline mode; overrides ``MODEL_FETCH_OFFLINE`` and ``HF_HUB_OFFLINE``.
             lock_timeout: Overrides ``MODEL_FETCH_LOCK_TIMEOUT``.
             max_store_bytes: Overrides ``MODEL_FETCH_MAX_STORE_SIZE``.
+            repository: Overrides ``MODEL_FETCH_REPOSITORY``.
+            local_registry: Overrides ``MODEL_FETCH_LOCAL_REGISTRY``.
             environ: The environment to read (``os.environ`` by default).
 
         Raises:
@@ -177,7 +200,13 @@ class Settings:
                 raise InvalidRequest(f"MODEL_FETCH_LOCK_TIMEOUT={raw!r} is not a number") from None
         if max_store_bytes is None and env.get("MODEL_FETCH_MAX_STORE_SIZE"):
             max_store_bytes = parse_size(env["MODEL_FETCH_MAX_STORE_SIZE"])
+        if repository is None:
+            repository = env.get("MODEL_FETCH_REPOSITORY") or None
+        if local_registry is None:
+            local_registry = env.get("MODEL_FETCH_LOCAL_REGISTRY") or None
         return cls(
+            repository=os.fspath(repository) if repository is not None else None,
+            local_registry=os.fspath(local_registry) if local_registry is not None else None,
             home=root,
             offline=offline,
             offline_variable=offline_variable,

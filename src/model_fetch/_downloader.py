@@ -79,6 +79,10 @@ class Downloader:
             ``HF_HUB_OFFLINE``.
         max_store_bytes: A quota on the store's size. Defaults to ``MODEL_FETCH_MAX_STORE_SIZE``.
         lock_timeout: Seconds to wait for a concurrent download of the same version.
+        repository: The model repository index (URL or path) for source ``default``. Defaults
+            to ``MODEL_FETCH_REPOSITORY``, else the index that ships with model_fetch.
+        local_registry: The local registry root for source ``local``. Defaults to
+            ``MODEL_FETCH_LOCAL_REGISTRY``.
         storage_options: Options for the store's fsspec filesystem (credentials, endpoint).
         http: The HTTP client to share (one is created by default).
         clock: The clock used for backoff and stall detection (tests inject a fake one).
@@ -92,6 +96,8 @@ class Downloader:
         offline: bool | None = None,
         max_store_bytes: int | None = None,
         lock_timeout: float | None = None,
+        repository: str | os.PathLike[str] | None = None,
+        local_registry: str | os.PathLike[str] | None = None,
         storage_options: dict[str, Any] | None = None,
         http: HttpClient | None = None,
         clock: Clock | None = None,
@@ -103,6 +109,8 @@ class Downloader:
             offline=offline,
             lock_timeout=lock_timeout,
             max_store_bytes=max_store_bytes,
+            repository=repository,
+            local_registry=local_registry,
         )
         self.store = Store(self.settings.home, self.settings, storage_options)
         self._owns_http = http is None
@@ -147,7 +155,13 @@ class Downloader:
         if found is not None:
             return found
         factory = get_source_class(name)
-        instance = factory(SourceContext(settings=self.settings, http=self.http))
+        context = SourceContext(
+            settings=self.settings,
+            http=self.http,
+            cache_dir=self.store.local_cache_dir(),
+            clock=self.clock,
+        )
+        instance = factory(context)
         with self._sources_lock:
             return self._sources.setdefault(name, instance)
 

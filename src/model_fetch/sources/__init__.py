@@ -22,6 +22,7 @@ from model_fetch.exceptions import InvalidRequest, UnknownSource
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
+    from model_fetch._clock import Clock
     from model_fetch._config import Settings
     from model_fetch._models import DownloadRequest, Plan
     from model_fetch.transfer import HttpClient
@@ -48,10 +49,14 @@ class SourceContext:
     Attributes:
         settings: The downloader's settings.
         http: The shared urllib3-based client (proxies, CA bundle, netrc, safe redirects).
+        cache_dir: A local directory where the source may cache metadata (indexes, listings).
+        clock: The downloader's clock.
     """
 
     settings: Settings
     http: HttpClient
+    cache_dir: str
+    clock: Clock
 
 
 @runtime_checkable
@@ -78,6 +83,9 @@ class SourceFactory(Protocol):
 
 # name -> dotted path, with an install hint for the ones that need an extra.
 _BUILTINS: dict[str, tuple[str, str | None]] = {
+    "default": ("model_fetch.sources.default:RepositorySource", None),
+    "huggingface": ("model_fetch.sources.huggingface:HuggingFaceSource", "model_fetch[hf]"),
+    "local": ("model_fetch.sources.local:LocalRegistrySource", None),
     "url": ("model_fetch.sources.url:UrlSource", None),
 }
 

@@ -224,6 +224,10 @@ class Store:
         digest = hashlib.sha256(self.url.encode()).hexdigest()[:16]
         return os.path.join(default_home(), "remote-stores", digest, kind)
 
+    def local_cache_dir(self) -> str:
+        """A local directory for caches (repository indexes) that belong to this store."""
+        return self._local_meta_dir(".cache")
+
     # -- records ------------------------------------------------------------------------------
     def read_record(self, name: str, version: str) -> InstallRecord | None:
         """Return the install record of (name, version), or None if it is not installed."""
