@@ -111,13 +111,13 @@ def _parse_file(where: str, location: str, entry: Any) -> RemoteFile:
     size = entry.get("size")
     if size is not None and (isinstance(size, bool) or not isinstance(size, int) or size < 0):
         raise _problem(where, "'size' must be a non-negative integer")
-    checksums = [
-        Checksum(algorithm, str(entry[algorithm]).lower())
-        for algorithm in ALGORITHMS
-        if algorithm in entry
-    ]
     prefix = entry.get("sha256_prefix")
     try:
+        checksums = [
+            Checksum(algorithm, str(entry[algorithm]).lower())
+            for algorithm in ALGORITHMS
+            if algorithm in entry
+        ]
         return RemoteFile(
             url=_resolve(location, url),
             path=validate_relpath(path),
