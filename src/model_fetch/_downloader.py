@@ -40,13 +40,13 @@ from model_fetch.exceptions import (
     ModelNotFound,
     OfflineModeError,
 )
-from model_fetch.sources import Source, SourceContext, get_source_class
+from model_fetch.sources import Source, SourceContext, SourceFactory, get_source_class
 from model_fetch.storage import InstallRecord, Store, make_record
 from model_fetch.transfer import FetchOutcome, HttpClient, Transfer
 
 if TYPE_CHECKING:
     import os
-    from collections.abc import Callable
+    from collections.abc import Callable, Mapping
     from types import TracebackType
 
     from model_fetch._models import CacheInfo
@@ -86,7 +86,8 @@ class Downloader:
         storage_options: Options for the store's fsspec filesystem (credentials, endpoint).
         http: The HTTP client to share (one is created by default).
         clock: The clock used for backoff and stall detection (tests inject a fake one).
-        sources: Source instances by name, used instead of the registry's for those names.
+        sources: Sources by name (instances, or classes built with this downloader's
+            :class:`SourceContext`), used instead of the registry's for those names.
     """
 
     def __init__(
@@ -101,7 +102,7 @@ class Downloader:
         storage_options: dict[str, Any] | None = None,
         http: HttpClient | None = None,
         clock: Clock | None = None,
-        sources: dict[str, Source] | None = None,
+        sources: Mapping[str, Source | SourceFactory] | None = None,
     ) -> None:
         """Create a downloader. Nothing is fetched or written until a download starts."""
         self.settings = Settings.load(
@@ -117,8 +118,11 @@ class Downloader:
         self.http = http or HttpClient()
         self.clock = clock or SystemClock()
         self._transfer = Transfer(self.http, self.clock)
-        self._sources: dict[str, Source] = dict(sources or {})
+        self._sources: dict[str, Source] = {}
         self._sources_lock = threading.Lock()
+        for name, given in (sources or {}).items():
+            is_instance = isinstance(given, Source) and not isinstance(given, type)
+            self._sources[name] = given if is_instance else given(self.source_context())  # type: ignore[operator,assignment]
 
     # -- lifecycle ----------------------------------------------------------------------------
     def close(self) -> None:
@@ -154,16 +158,18 @@ class Downloader:
             found = self._sources.get(name)
         if found is not None:
             return found
-        factory = get_source_class(name)
-        context = SourceContext(
+        instance = get_source_class(name)(self.source_context())
+        with self._sources_lock:
+            return self._sources.setdefault(name, instance)
+
+    def source_context(self) -> SourceContext:
+        """The context this downloader gives its sources (settings, HTTP client, cache)."""
+        return SourceContext(
             settings=self.settings,
             http=self.http,
             cache_dir=self.store.local_cache_dir(),
             clock=self.clock,
         )
-        instance = factory(context)
-        with self._sources_lock:
-            return self._sources.setdefault(name, instance)
 
     # -- download -----------------------------------------------------------------------------
     def download(

@@ -341,10 +341,10 @@ def _parse_range(value: str, size: int) -> tuple[int, int] | Literal["unsatisfia
         return (max(0, size - suffix), size - 1)
     start = int(match[1])
     end = int(match[2]) if match[2] else size - 1
-    if end < start:
-        return None
     if start >= size:
         return "unsatisfiable"
+    if end < start:
+        return None
     return (start, min(end, size - 1))
 
 

@@ -31,6 +31,7 @@ __all__ = [
     "ENTRY_POINT_GROUP",
     "Source",
     "SourceContext",
+    "SourceFactory",
     "available_sources",
     "get_source_class",
     "register_source",
