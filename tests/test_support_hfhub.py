@@ -128,12 +128,37 @@ def test_hf_hub_download_regular_and_lfs_files(hub: TestHub, tmp_path: Path) -> 
     requests = hub.requests
     cdn = [r for r in requests if r.origin == "cdn"]
     assert [r.method for r in cdn] == ["GET"]
-    assert urllib.parse.urlsplit(cdn[0].path).path == f"/repos/{hub._repos[REPO].cdn_key}/" + (
-        sha256(WEIGHTS)
-    )
-    heads = [r.path for r in requests if r.method == "HEAD"]
-    assert f"/{REPO}/resolve/main/model.safetensors" in heads
+    cdn_path = urllib.parse.urlsplit(cdn[0].path).path
+    assert cdn_path.startswith("/repos/")
+    assert cdn_path.endswith(f"/{sha256(WEIGHTS)}")
+    heads = {r.path: r.status for r in requests if r.method == "HEAD"}
+    assert heads[f"/{REPO}/resolve/main/model.safetensors"] == 302
+    assert heads[f"/{REPO}/resolve/main/config.json"] == 200
     assert all(not r.path.startswith(f"/{REPO}/resolve/{sha}") for r in requests)
+
+
+def test_renamed_repo_redirects_are_followed(hub: TestHub, tmp_path: Path) -> None:
+    """After rename_repo, old URLs answer 307 with a relative Location that the client follows."""
+    hub.add_repo("acme/old-name", FILES)
+    hub.rename_repo("acme/old-name", REPO)
+    out = run_hf(
+        hub,
+        tmp_path,
+        """
+        out = {
+            "config": sha(hf_hub_download("acme/old-name", "config.json")),
+            "weights": sha(hf_hub_download("acme/old-name", "model.safetensors")),
+            "info": HfApi().model_info("acme/old-name").id,
+        }
+        """,
+    )
+    assert out == {"config": sha256(FILES[0].data), "weights": sha256(WEIGHTS), "info": REPO}
+    trail = [(r.method, r.origin, r.path.partition("?")[0], r.status) for r in hub.requests]
+    assert ("HEAD", "hub", "/acme/old-name/resolve/main/config.json", 307) in trail
+    assert ("HEAD", "hub", f"/{REPO}/resolve/main/config.json", 200) in trail
+    assert ("GET", "hub", f"/{REPO}/resolve/main/config.json", 200) in trail
+    assert ("HEAD", "hub", f"/{REPO}/resolve/main/model.safetensors", 302) in trail
+    assert ("GET", "hub", "/api/models/acme/old-name", 307) in trail
 
 
 def test_snapshot_download_follows_tree_pagination(hub: TestHub, tmp_path: Path) -> None:
@@ -229,6 +254,7 @@ def test_model_info_with_files_metadata(hub: TestHub, tmp_path: Path) -> None:
 def test_list_repo_tree_recursive_across_pages(hub: TestHub, tmp_path: Path) -> None:
     """list_repo_tree(recursive=True) returns every file and directory across all pages."""
     hub.add_repo(REPO, FILES)
+    pr = hub.add_commit(REPO, FILES[:1], ref="refs/pr/1")
     out = run_hf(
         hub,
         tmp_path,
@@ -243,6 +269,10 @@ def test_list_repo_tree_recursive_across_pages(hub: TestHub, tmp_path: Path) -> 
             "expanded": [
                 e.last_commit.oid for e in api.list_repo_tree(args["repo"], expand=True)
             ],
+            "refs": [
+                [r.ref, r.target_commit]
+                for r in api.list_repo_refs(args["repo"], include_pull_requests=True).pull_requests
+            ],
         }
         """,
         repo=REPO,
@@ -255,6 +285,7 @@ def test_list_repo_tree_recursive_across_pages(hub: TestHub, tmp_path: Path) -> 
             assert lfs == (files[path].sha256 if files[path].lfs else None)
     assert out["sub"] == ["tokenizer/merges.txt", "tokenizer/vocab.txt"]
     assert set(out["expanded"]) == {hub.commit_sha(REPO, "main")}
+    assert out["refs"] == [["refs/pr/1", pr]]
     tree = [r.path for r in hub.requests if "/tree/" in r.path]
     assert any("tree/main/tokenizer?" in p for p in tree)
     assert len(tree) > 4  # pagination was used
@@ -463,3 +494,25 @@ def test_invalid_content_is_rejected() -> None:
             hub.add_repo(REPO, [HubFile(path="a", data=b""), HubFile(path="a/b", data=b"")])
         with pytest.raises(ValueError, match="invalid ref"):
             hub.add_repo(REPO, FILES, branch="a..b")
+
+
+def test_urllib3_redirect_to_cdn_drops_authorization(
+    hub: TestHub, http: urllib3.PoolManager
+) -> None:
+    """urllib3 following the 302 itself keeps Range but strips Authorization at the CDN origin."""
+    hub.add_repo(REPO, FILES, private=True)
+    url = hub.resolve_url(REPO, "model.safetensors")
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+    response = http.request(
+        "GET", url, headers={**auth, "Range": "bytes=0-9"}, redirect=True, retries=3
+    )
+    assert (response.status, response.data) == (206, WEIGHTS[:10])
+    head = http.request("HEAD", url, headers=auth, redirect=True, retries=3)
+    assert "X-Repo-Commit" not in head.headers  # the metadata is on the 302, not the CDN's 200
+    cdn = [r for r in hub.requests if r.origin == "cdn"]
+    assert [(r.method, r.headers.get("range")) for r in cdn] == [
+        ("GET", "bytes=0-9"),
+        ("HEAD", None),
+    ]
+    assert all("authorization" not in r.headers for r in cdn)
+    assert http.request("HEAD", url).status == 401  # the hub itself does need the token

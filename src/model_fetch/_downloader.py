@@ -237,45 +237,58 @@ class Downloader:
     ) -> InstallResult:
         """Run the pipeline for a validated request (see :meth:`download`)."""
         started = self.clock.monotonic()
-        name = request.model_name
+        name, options = request.model_name, request.options
         existing = self._installed(name, request.version)
-        if existing is not None and not request.force_download:
+        if existing is not None and not request.force_download and _covers(existing, options):
             return self._reuse_or_refuse(request, existing)
         if self.settings.offline:
             return self._offline(request)
-        plan = self._plan(request)
-        if plan.version != request.version:
-            resolved = self._installed(name, plan.version)
-            if resolved is not None and not request.force_download:
-                self.store.write_alias(name, request.version, plan.version)
-                return self._reuse_or_refuse(request, resolved)
-            existing = resolved
-        if plan.total_size is not None:
-            self.store.check_space(plan.total_size)
-        lock = self.store.lock(name, plan.version)
+        full = self._plan(request)
+        listing = tuple(file.path for file in full.files)
+        if full.version != request.version:
+            existing = self._installed(name, full.version)
+        if (
+            existing is not None
+            and not request.force_download
+            and _covers(existing, options, listing)
+        ):
+            self._remember_ref(request, full)
+            return self._reuse_or_refuse(request, existing)
+        lock = self.store.lock(name, full.version)
         try:
             lock.acquire(timeout=self.settings.lock_timeout)
         except filelock.Timeout:
             raise DownloadFailed(
                 f"Timed out after {self.settings.lock_timeout:g} s waiting for another download "
-                f"of {name!r} version {plan.version!r}",
+                f"of {name!r} version {full.version!r}",
             ) from None
         try:
-            current = self._installed(name, plan.version)
-            if current is not None and (
-                not request.force_download
-                or existing is None
-                or current.generation != existing.generation
+            current = self._installed(name, full.version)
+            if (
+                current is not None
+                and _covers(current, options, listing)
+                and (
+                    not request.force_download
+                    or existing is None
+                    or current.generation != existing.generation
+                )
             ):
                 # Installed by someone else while this request waited: that is our result.
                 record, reused = current, True
             else:
-                record, reused = self._fetch_and_commit(request, plan, progress), False
-            if plan.version != request.version:
-                self.store.write_alias(name, request.version, plan.version)
+                plan = _select(full, options, keep=current)
+                if plan.total_size is not None:
+                    self.store.check_space(plan.total_size)
+                record = self._fetch_and_commit(request, plan, listing, progress)
+                reused = False
+            self._remember_ref(request, full)
         finally:
             lock.release()
         return self._result(record, reused=reused, duration=self.clock.monotonic() - started)
+
+    def _remember_ref(self, request: DownloadRequest, plan: Plan) -> None:
+        if plan.version != request.version:
+            self.store.write_alias(request.model_name, request.version, plan.version)
 
     def _plan(self, request: DownloadRequest) -> Plan:
         """Ask the source for a plan, and add the caller's checksum to a one-file plan."""
@@ -324,6 +337,7 @@ class Downloader:
         self,
         request: DownloadRequest,
         plan: Plan,
+        listing: tuple[str, ...],
         progress: Callable[[Progress], None] | None,
     ) -> InstallRecord:
         tracker = ProgressTracker(
@@ -362,6 +376,7 @@ class Downloader:
                 files=records,
                 metadata=request.metadata,
                 checksum_verified=verified,
+                listing=listing,
             )
             committed = self.store.commit(staging, record)
         except BaseException:
@@ -575,3 +590,28 @@ def _verify(remote: RemoteFile, outcome: FetchOutcome) -> None:
                 expected=want,
                 actual=got,
             )
+
+
+def _covers(
+    record: InstallRecord,
+    options: DownloadOptions,
+    listing: tuple[str, ...] | None = None,
+) -> bool:
+    """Whether an install holds every file the request selects from the source's listing."""
+    installed = {file.path for file in record.files}
+    available = listing if listing is not None else (record.listing or tuple(installed))
+    wanted = {path for path in available if options.selects(path)}
+    return bool(wanted) and wanted <= installed
+
+
+def _select(plan: Plan, options: DownloadOptions, keep: InstallRecord | None) -> Plan:
+    """Apply allow/ignore patterns; files an earlier install of the version holds stay in it."""
+    kept = {file.path for file in keep.files} if keep is not None else set()
+    chosen = [f for f in plan.files if options.selects(f.path)]
+    if not chosen:
+        raise InvalidRequest(
+            f"No file of {plan.download_url!r} matches allow_patterns/ignore_patterns "
+            f"({len(plan.files)} files available)",
+        )
+    files = [f for f in plan.files if options.selects(f.path) or f.path in kept]
+    return attrs.evolve(plan, files=tuple(files))

@@ -7,6 +7,7 @@ Every result has a ``to_dict()`` that is exactly the JSON body of the REST contr
 from __future__ import annotations
 
 import datetime as dt
+import fnmatch
 import re
 from typing import TYPE_CHECKING, Any, Final, Literal
 
@@ -83,6 +84,28 @@ def _strict_number(name: str, low: float, high: float) -> Any:
     return check
 
 
+def _patterns(name: str) -> Any:
+    def check(_: object, __: attrs.Attribute[Any], value: object) -> None:
+        if value is None:
+            return
+        if not isinstance(value, list | tuple) or not all(
+            isinstance(item, str) and item for item in value
+        ):
+            raise InvalidRequest(f"options.{name} must be a list of non-empty glob strings")
+
+    return check
+
+
+def _to_patterns(value: Any) -> tuple[str, ...] | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return (value,)
+    if isinstance(value, list | tuple):
+        return tuple(value)
+    raise InvalidRequest("file patterns must be a list of glob strings")
+
+
 def _strict_bool(name: str) -> Any:
     def check(_: object, __: attrs.Attribute[Any], value: object) -> None:
         if not isinstance(value, bool):
@@ -106,6 +129,9 @@ class DownloadOptions:
         verify_ssl: Whether to verify TLS certificates.
         extract_after_download: Extract archives after download (takes effect with installers).
         cleanup_temp_files: Remove temporary and staging files after the install.
+        allow_patterns: model_fetch extra: install only files matching one of these globs
+            (``fnmatch``; ``*`` matches across ``/``), as huggingface_hub's snapshot_download.
+        ignore_patterns: model_fetch extra: skip files matching one of these globs.
     """
 
     chunk_size: int = attrs.field(default=8192, validator=_strict_int("chunk_size", 1, 1 << 26))
@@ -119,6 +145,27 @@ class DownloadOptions:
     cleanup_temp_files: bool = attrs.field(
         default=True, validator=_strict_bool("cleanup_temp_files")
     )
+    allow_patterns: tuple[str, ...] | None = attrs.field(
+        default=None,
+        converter=_to_patterns,
+        validator=_patterns("allow_patterns"),
+    )
+    ignore_patterns: tuple[str, ...] | None = attrs.field(
+        default=None,
+        converter=_to_patterns,
+        validator=_patterns("ignore_patterns"),
+    )
+
+    def selects(self, path: str) -> bool:
+        """Tell whether a file path passes ``allow_patterns`` and ``ignore_patterns``."""
+        if self.allow_patterns is not None and not any(
+            fnmatch.fnmatchcase(path, pattern) for pattern in self.allow_patterns
+        ):
+            return False
+        return not (
+            self.ignore_patterns is not None
+            and any(fnmatch.fnmatchcase(path, pattern) for pattern in self.ignore_patterns)
+        )
 
     @classmethod
     def from_mapping(cls, options: DownloadOptions | dict[str, Any] | None) -> DownloadOptions:

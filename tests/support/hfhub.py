@@ -4,15 +4,22 @@ Built on :mod:`http.server` only.  Two ``ThreadingHTTPServer`` instances bind
 ``127.0.0.1`` on ephemeral ports:
 
 * the **hub** (use :attr:`TestHub.endpoint` as ``HF_ENDPOINT``) serves the JSON
-  API (``/api/models/{repo}/revision/{rev}``, ``/tree/{rev}[/{path}]``,
-  ``/refs``) and ``/{repo}/resolve/{rev}/{path}`` for HEAD and GET;
+  API (``/api/models/{repo}[/revision/{rev}]``, ``/tree/{rev}[/{path}]``
+  paginated with ``Link: <...>; rel="next"``, ``/refs``) and
+  ``/{repo}/resolve/{rev}/{path}`` for HEAD and GET (single ``Range``s, 206);
+  errors carry the ``X-Error-Code`` (``RepoNotFound``, ``RevisionNotFound``,
+  ``EntryNotFound``, ``GatedRepo``) huggingface_hub maps to its exceptions;
 * the **CDN** serves LFS blobs.  The hub answers ``resolve`` for an LFS file
   with a 302 to ``http://localhost:{cdn_port}/repos/{key}/{sha256}?...``.  The
   host name ``localhost`` (not ``127.0.0.1``) makes it another origin, so
   clients must not forward ``Authorization`` there, exactly as with the real
   Hub's signed CDN URLs.  The URL carries a ``Signature`` query parameter that
   the CDN checks (403 without it), so clients must keep the query string.
+  Its ``ETag`` is the md5 of the content (like S3), not the sha256 the hub
+  advertises, so an ``If-Range`` carrying the hub's ETag restarts from 0.
 
+Revisions are commit shas, branch names, tags or full refs such as
+``refs/pr/1``; huggingface_hub sends them URL-encoded (``refs%2Fpr%2F1``).
 Repositories are content-addressed like git: regular files have the git blob
 sha1 as ``oid``/``ETag``, LFS files the sha256 of their content (the git oid of
 an LFS file is that of its pointer file), directories a git tree sha1, and
@@ -34,6 +41,7 @@ from __future__ import annotations
 import base64
 import binascii
 import contextlib
+import functools
 import hashlib
 import hmac
 import http.server
@@ -54,7 +62,16 @@ if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping, Sequence
     from types import TracebackType
 
-__all__ = ["DEFAULT_PAGE_SIZE", "HubFile", "RecordedRequest", "TestHub"]
+__all__ = [
+    "CDN_LAST_MODIFIED",
+    "DEFAULT_PAGE_SIZE",
+    "HubFile",
+    "Origin",
+    "RecordedRequest",
+    "TestHub",
+    "git_blob_oid",
+    "lfs_pointer",
+]
 
 #: Entries per page of ``/tree`` listings unless :class:`TestHub` is told otherwise.
 DEFAULT_PAGE_SIZE = 2
@@ -137,7 +154,7 @@ class HubFile:
         """Length of :attr:`data`."""
         return len(self.data)
 
-    @property
+    @functools.cached_property
     def sha256(self) -> str:
         """Hex sha256 of :attr:`data`."""
         return hashlib.sha256(self.data).hexdigest()
@@ -147,7 +164,7 @@ class HubFile:
         """The LFS pointer file git stores for an LFS file (``b""`` for regular files)."""
         return lfs_pointer(self.sha256, self.size) if self.lfs else b""
 
-    @property
+    @functools.cached_property
     def git_oid(self) -> str:
         """The git blob sha1 of what git stores: the pointer for LFS, else the data."""
         return git_blob_oid(self.pointer if self.lfs else self.data)
@@ -156,6 +173,11 @@ class HubFile:
     def etag(self) -> str:
         """Unquoted ETag served by ``resolve``: sha256 for LFS, git blob sha1 otherwise."""
         return self.sha256 if self.lfs else self.git_oid
+
+    @functools.cached_property
+    def md5(self) -> str:
+        """Hex md5 of :attr:`data`: the CDN's (S3-style) ``ETag`` of an LFS file."""
+        return hashlib.md5(self.data, usedforsecurity=False).hexdigest()
 
 
 @attrs.frozen
@@ -170,6 +192,8 @@ class RecordedRequest:
     path: str
     #: Request headers with lower-cased names (repeated headers joined by ", ").
     headers: dict[str, str]
+    #: The status code the server answered with.
+    status: int
 
 
 # -- repository model -------------------------------------------------------------
@@ -268,6 +292,9 @@ def _layout(
 def _build_commit(files: Sequence[HubFile], *, parent: _Commit | None, title: str) -> _Commit:
     """Hash ``files`` into git trees and a commit object."""
     by_path, dirs, children = _layout(files)
+    for file in by_path.values():
+        if file.lfs:
+            _ = file.md5  # hash now rather than inside a request (hashes are cached)
     trees: dict[str, str] = {}
     # Deepest directories first, so every subtree is hashed before its parent.
     for directory in sorted(dirs, key=lambda d: d.count("/") + bool(d), reverse=True):
@@ -480,14 +507,14 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             key = name.lower()
             headers[key] = f"{headers[key]}, {value}" if key in headers else value
         owner = self._server.owner
-        request = RecordedRequest(self.command, self._server.origin, self.path, headers)
-        owner._record(request)
+        origin = self._server.origin
         if self.command in {"GET", "HEAD"}:
-            response = owner._respond(request)
+            response = owner._respond(origin, self.path, headers)
         else:
             # The body is not read, so the connection cannot be reused.
             self.close_connection = True
             response = _Response(405, (("Allow", "GET, HEAD"), ("Connection", "close")))
+        owner._record(RecordedRequest(self.command, origin, self.path, headers, response.status))
         self.send_response(response.status)
         names = {name.lower() for name, _ in response.headers}
         for name, value in response.headers:
@@ -525,8 +552,10 @@ class TestHub:
         self._lock = threading.Lock()
         self._stopping = threading.Event()
         self._repos: dict[str, _Repo] = {}
-        #: (cdn key, sha256) -> data for every LFS blob ever added.
-        self._blobs: dict[tuple[str, str], bytes] = {}
+        #: Old repo id -> current id, for repos moved by :meth:`rename_repo`.
+        self._aliases: dict[str, str] = {}
+        #: (cdn key, sha256) -> every LFS file ever added.
+        self._blobs: dict[tuple[str, str], HubFile] = {}
         self._corrupt: set[tuple[str, str]] = set()
         self._requests: list[RecordedRequest] = []
         self._connections: dict[socket.socket, threading.Thread] = {}
@@ -649,9 +678,32 @@ class TestHub:
             repo = self._repo(repo_id)
             head = repo.refs.get(full or "") or repo.refs[f"refs/heads/{repo.default_branch}"]
             parent = repo.commits[head]
-            commit = _build_commit(files, parent=parent, title=f"Update {repo_id}")
+        commit = _build_commit(files, parent=parent, title=f"Update {repo_id}")
+        with self._lock:
             self._store(repo, commit, full)
         return commit.sha
+
+    def rename_repo(self, repo_id: str, new_id: str) -> None:
+        """Rename a repo; its old URLs then answer 307 with a relative ``Location``.
+
+        This is what the real Hub does for moved repos (``/old/resolve/...`` ->
+        ``/new/resolve/...``, ``/api/models/old/...`` -> ``/api/models/new/...``);
+        huggingface_hub follows such same-origin redirects itself.
+        """
+        if not _REPO_ID_RE.fullmatch(new_id) or ".." in new_id:
+            raise ValueError(f"invalid repo id: {new_id!r}")
+        with self._lock:
+            repo = self._repo(repo_id)
+            if new_id in self._repos:
+                raise ValueError(f"repo already exists: {new_id!r}")
+            del self._repos[repo_id]
+            repo.repo_id = new_id
+            self._repos[new_id] = repo
+            self._aliases.pop(new_id, None)
+            for old, target in self._aliases.items():
+                if target == repo_id:
+                    self._aliases[old] = new_id
+            self._aliases[repo_id] = new_id
 
     def _store(self, repo: _Repo, commit: _Commit, ref: str | None) -> None:
         """Register ``commit`` (and its LFS blobs) in ``repo``; the lock is held."""
@@ -660,7 +712,7 @@ class TestHub:
             repo.refs[ref] = commit.sha
         for file in commit.files.values():
             if file.lfs:
-                self._blobs[repo.cdn_key, file.sha256] = file.data
+                self._blobs[repo.cdn_key, file.sha256] = file
 
     def _repo(self, repo_id: str) -> _Repo:
         """The repo ``repo_id``; raise :class:`KeyError` if unknown."""
@@ -732,16 +784,18 @@ class TestHub:
         with self._lock:
             self._connections.pop(sock, None)
 
-    def _respond(self, request: RecordedRequest) -> _Response:
-        """Compute the answer to a GET or HEAD on either origin."""
-        split = urllib.parse.urlsplit(request.path)
+    def _respond(self, origin: Origin, target: str, headers: Mapping[str, str]) -> _Response:
+        """Compute the answer to a GET or HEAD of ``target`` on ``origin``."""
+        split = urllib.parse.urlsplit(target)
         query = urllib.parse.parse_qs(split.query, keep_blank_values=True)
-        if request.origin == "cdn":
-            return self._cdn(split.path, query, request.headers)
+        if origin == "cdn":
+            return self._cdn(split.path, query, headers)
+        if moved := self._moved(split):
+            return moved
         if split.path.startswith("/api/models/"):
-            return self._api(split.path.removeprefix("/api/models/"), query, request.headers)
+            return self._api(split.path.removeprefix("/api/models/"), query, headers)
         if "/resolve/" in split.path:
-            return self._resolve(split.path[1:], request.headers)
+            return self._resolve(split.path[1:], headers)
         return _Response(404, (("Content-Type", "text/plain; charset=utf-8"),), b"Not Found\n")
 
     def _match_repo(self, rest: str, separator: str) -> tuple[_Repo, str] | None:
@@ -755,6 +809,25 @@ class TestHub:
             if matches and (best is None or len(repo.repo_id) > len(best[0].repo_id)):
                 best = (repo, rest[len(prefix) :])
         return best
+
+    def _moved(self, split: urllib.parse.SplitResult) -> _Response | None:
+        """A 307 from a renamed repo's old URL to its new one, if ``split`` is one."""
+        with self._lock:
+            aliases = dict(self._aliases)
+        for prefix, separator in (("/api/models/", "/"), ("/", "/resolve/")):
+            rest = split.path.removeprefix(prefix)
+            if rest == split.path or self._match_repo(rest, separator) is not None:
+                continue
+            for old, new in aliases.items():
+                if (rest == old and separator == "/") or rest.startswith(old + separator):
+                    location = prefix + new + rest[len(old) :]
+                    location += f"?{split.query}" if split.query else ""
+                    return _Response(
+                        307,
+                        (("Location", location), ("Content-Type", "text/plain; charset=utf-8")),
+                        f"Temporary Redirect. Redirecting to {location}".encode(),
+                    )
+        return None
 
     def _denied(self, repo: _Repo, headers: Mapping[str, str], *, files: bool) -> _Response | None:
         """The 401 for a request lacking the token, or ``None`` if it may proceed."""
@@ -1017,13 +1090,12 @@ class TestHub:
         if not hmac.compare_digest(signature, self._signature(key, sha256)):
             return _cdn_error(403, "AccessDenied", "Access denied")
         with self._lock:
-            data = self._blobs.get((key, sha256))
+            blob = self._blobs.get((key, sha256))
             corrupt = (key, sha256) in self._corrupt
-        if data is None:
+        if blob is None:
             return _cdn_error(404, "NoSuchKey", "The specified key does not exist.")
-        etag = f'"{hashlib.md5(data, usedforsecurity=False).hexdigest()}"'
-        if corrupt:
-            data = data.translate(_XOR_TABLE)
+        etag = f'"{blob.md5}"'
+        data = blob.data.translate(_XOR_TABLE) if corrupt else blob.data
         extra: list[tuple[str, str]] = [("Content-Type", "application/octet-stream")]
         if disposition := query.get("response-content-disposition"):
             extra.append(("Content-Disposition", disposition[-1]))

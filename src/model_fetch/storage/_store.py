@@ -75,6 +75,8 @@ class InstallRecord:
         checksum_verified: Whether a digest was checked against the bytes.
         generation: The directory holding this install's files.
         primary: The main file's relative path (None for a multi-file model).
+        listing: Every file path the source listed, before allow/ignore patterns (None in
+            records that predate it).
     """
 
     name: str
@@ -90,6 +92,7 @@ class InstallRecord:
     checksum_verified: bool
     generation: str
     primary: str | None
+    listing: tuple[str, ...] | None = None
 
     @property
     def size(self) -> int:
@@ -113,6 +116,7 @@ class InstallRecord:
             "checksum_verified": self.checksum_verified,
             "generation": self.generation,
             "primary": self.primary,
+            "listing": list(self.listing) if self.listing is not None else None,
         }
 
     @classmethod
@@ -145,6 +149,7 @@ class InstallRecord:
                 checksum_verified=bool(data["checksum_verified"]),
                 generation=str(data["generation"]),
                 primary=data.get("primary"),
+                listing=tuple(str(p) for p in data["listing"]) if data.get("listing") else None,
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise ValueError(f"malformed install record: {exc}") from exc
@@ -555,6 +560,7 @@ def make_record(
     files: list[FileRecord],
     metadata: dict[str, Any],
     checksum_verified: bool,
+    listing: tuple[str, ...] | None = None,
 ) -> InstallRecord:
     """Build an uncommitted install record (its generation is chosen at commit)."""
     return InstallRecord(
@@ -571,6 +577,7 @@ def make_record(
         checksum_verified=checksum_verified,
         generation=_GENERATION_PREFIX + "pending",
         primary=files[0].path if len(files) == 1 else None,
+        listing=listing,
     )
 
 

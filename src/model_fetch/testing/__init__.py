@@ -133,7 +133,7 @@ class SourceConformance:
         assert result.version == plan.version
         info = conformance_downloader.info(result.model_name, result.version)
         assert sorted(f.path for f in info.files) == sorted(f.path for f in plan.files)
-        sizes = {f.path: f.size for f in plan.files}
+        sizes: dict[str, int | None] = {f.path: f.size for f in plan.files}
         for file in info.files:
             assert sizes[file.path] in (None, file.size)
         assert result.checksum_verified == all(f.verifiable for f in plan.files)

@@ -252,6 +252,7 @@ class Transfer:
             response = self._http.request(
                 "GET",
                 remote.url,
+                headers=remote.headers,
                 timeout=float(options.timeout),
                 verify=options.verify_ssl,
             )
