@@ -7,6 +7,12 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+# huggingface_hub reads its environment once, at import: make that first import a clean one.
+os.environ.pop("HF_HUB_OFFLINE", None)
+os.environ["HF_HUB_DISABLE_XET"] = "1"
+os.environ["HF_HUB_DISABLE_TELEMETRY"] = "1"
+import huggingface_hub  # noqa: E402, F401
+
 from model_fetch import Downloader
 from support.helpers import FakeClock
 from support.server import FileServer
@@ -26,6 +32,11 @@ def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
             "HF_HUB_OFFLINE",
             "MODEL_FETCH_MAX_STORE_SIZE",
             "MODEL_FETCH_LOCK_TIMEOUT",
+            "MODEL_FETCH_REPOSITORY",
+            "MODEL_FETCH_LOCAL_REGISTRY",
+            "HF_ENDPOINT",
+            "HF_TOKEN",
+            "HUGGING_FACE_HUB_TOKEN",
             "HTTP_PROXY",
             "HTTPS_PROXY",
             "ALL_PROXY",
@@ -34,6 +45,7 @@ def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
             monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("NETRC", str(tmp_path / "no-netrc"))
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg-cache"))
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf-home"))
 
 
 @pytest.fixture

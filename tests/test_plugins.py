@@ -119,9 +119,21 @@ def installed_plugin(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The example plugin, installed with pip into its own directory."""
     target = tmp_path_factory.mktemp("plugin-site")
     subprocess.run(
-        [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
-         "--no-index", "--target", str(target), str(EXAMPLE)],
-        check=True, capture_output=True,
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--no-deps",
+            "--no-build-isolation",
+            "--no-index",
+            "--target",
+            str(target),
+            str(EXAMPLE),
+        ],
+        check=True,
+        capture_output=True,
     )
     return target
 
@@ -142,12 +154,18 @@ def test_installed_plugin_works_by_name(
     }
     listed = subprocess.run(
         [sys.executable, "-c", "import model_fetch; print(model_fetch.available_sources())"],
-        env=env, capture_output=True, text=True, check=True,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
     )
     assert "mirror" in listed.stdout
     done = subprocess.run(
         [sys.executable, "-m", "model_fetch", "download", "tiny", "--source", "mirror", "--json"],
-        env=env, capture_output=True, text=True, check=False,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert done.returncode == 0, done.stderr
     body = json.loads(done.stdout)

@@ -683,6 +683,14 @@ class TestHub:
             self._store(repo, commit, full)
         return commit.sha
 
+    def set_ref(self, repo_id: str, ref: str, sha: str) -> None:
+        """Point ``ref`` (a branch, ``refs/tags/x``, ``refs/pr/N``) at an existing commit."""
+        with self._lock:
+            repo = self._repo(repo_id)
+            if sha not in repo.commits:
+                raise KeyError(f"unknown commit: {sha!r}")
+            repo.refs[_full_ref(ref)] = sha
+
     def rename_repo(self, repo_id: str, new_id: str) -> None:
         """Rename a repo; its old URLs then answer 307 with a relative ``Location``.
 

@@ -118,10 +118,27 @@ class HuggingFaceSource:
                 model_name=repo_id,
                 version=request.version,
             ) from exc
-        except (hf_errors.HfHubHTTPError, OSError) as exc:
+        except hf_errors.HfHubHTTPError as exc:
+            status = getattr(exc.response, "status_code", None)
+            if status in (401, 403):
+                raise ModelNotFound(
+                    f"Access to model '{repo_id}' was refused (HTTP {status}): {_TOKEN_HINT}",
+                    model_name=repo_id,
+                    version=request.version,
+                ) from exc
             raise DownloadFailed(
                 f"Could not read {repo_id!r} from the Hugging Face Hub at {endpoint}: {exc}",
             ) from exc
+        except OSError as exc:
+            raise DownloadFailed(
+                f"Could not read {repo_id!r} from the Hugging Face Hub at {endpoint}: {exc}",
+            ) from exc
+        if getattr(info, "gated", False) and not token:
+            raise ModelNotFound(
+                f"Model '{repo_id}' is gated on the Hugging Face Hub: {_TOKEN_HINT}",
+                model_name=repo_id,
+                version=request.version,
+            )
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         files = [
             self._remote(endpoint, repo_id, commit, entry, headers)
