@@ -11,7 +11,7 @@ import pytest
 os.environ.pop("HF_HUB_OFFLINE", None)
 os.environ["HF_HUB_DISABLE_XET"] = "1"
 os.environ["HF_HUB_DISABLE_TELEMETRY"] = "1"
-import huggingface_hub  # noqa: E402, F401
+import huggingface_hub  # noqa: F401
 
 from model_fetch import Downloader
 from support.helpers import FakeClock

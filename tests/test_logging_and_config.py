@@ -1,4 +1,4 @@
-"""Secrets never reach logs or error messages; configuration precedence is argument > env > default."""
+"""Secrets never reach logs or errors; configuration precedence is argument > env > default."""
 
 from __future__ import annotations
 
@@ -6,12 +6,12 @@ import logging
 from pathlib import Path
 
 import pytest
-from support.helpers import payload
-from support.server import Fault, FileServer
 
-from model_fetch import DownloadFailed, Downloader, InvalidRequest
+from model_fetch import Downloader, DownloadFailed, InvalidRequest
 from model_fetch._config import Settings
 from model_fetch._log import redact, redact_url
+from support.helpers import payload
+from support.server import Fault, FileServer
 
 DATA = payload(20_000)
 

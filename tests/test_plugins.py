@@ -10,19 +10,19 @@ import sys
 from pathlib import Path
 
 import pytest
-from support.server import FileServer
 
-import model_fetch.sources as sources
 from model_fetch import (
-    DownloadRequest,
     Downloader,
+    DownloadRequest,
     InvalidRequest,
     Plan,
     RemoteFile,
     UnknownSource,
     available_sources,
     register_source,
+    sources,
 )
+from support.server import FileServer
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "plugin-example"
 sys.path.insert(0, str(EXAMPLE / "src"))

@@ -9,18 +9,18 @@ from pathlib import Path
 
 import jsonschema
 import pytest
-from support.helpers import payload, sha256
-from support.server import FileServer
 
 from model_fetch import (
     ChecksumMismatch,
-    DownloadFailed,
     Downloader,
+    DownloadFailed,
     InvalidRequest,
     ModelNotFound,
 )
 from model_fetch.sources._index import parse_index
 from model_fetch.sources.default import BUILTIN_INDEX
+from support.helpers import payload, sha256
+from support.server import FileServer
 
 V1 = payload(120_000, seed=11)
 V2 = payload(90_000, seed=12)
@@ -163,9 +163,11 @@ def test_cached_index_is_used_when_the_repository_is_down(
 
 def test_unreachable_repository_without_cache(store: Path) -> None:
     """No index and no cached copy: a clear DownloadFailed naming the index."""
-    with Downloader(store=store, repository="http://127.0.0.1:9/index.json") as dl:
-        with pytest.raises(DownloadFailed, match="repository index"):
-            dl.download("resnet50")
+    with (
+        Downloader(store=store, repository="http://127.0.0.1:9/index.json") as dl,
+        pytest.raises(DownloadFailed, match="repository index"),
+    ):
+        dl.download("resnet50")
 
 
 def test_repository_from_environment(

@@ -10,12 +10,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from model_fetch import ChecksumMismatch, Downloader, InvalidRequest, ModelNotFound
 from support.helpers import payload
 from support.hfhub import HubFile, TestHub
 
-from model_fetch import ChecksumMismatch, Downloader, InvalidRequest, ModelNotFound
-
-TOKEN = "hf_testtoken1234567890"  # noqa: S105 - a fake token for the fake hub
+TOKEN = "hf_testtoken1234567890"
 
 FILES = [
     HubFile(path="config.json", data=b'{"model_type": "bert"}'),
@@ -156,7 +156,8 @@ def test_private_repo_token_never_reaches_the_cdn(
     assert installed(result.directory)["model.safetensors"] == FILES[4].data
     hub_requests = [r for r in hub.requests if r.origin == "hub" and "/resolve/" in r.path]
     cdn_requests = [r for r in hub.requests if r.origin == "cdn"]
-    assert hub_requests and cdn_requests
+    assert hub_requests
+    assert cdn_requests
     assert all(r.headers.get("authorization") == f"Bearer {TOKEN}" for r in hub_requests)
     assert all("authorization" not in r.headers for r in cdn_requests)
 

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import fsspec
 import pytest
-from support.helpers import payload, sha256
 
 from model_fetch import ChecksumMismatch, Downloader, InvalidRequest, ModelNotFound
 from model_fetch.sources.local import natural_key
+from support.helpers import payload, sha256
 
 DATA = payload(64_000, seed=5)
 

@@ -34,7 +34,7 @@ FILES = [
     HubFile(path="tokenizer/merges.txt", data=b"a b\n"),
     HubFile(path="onnx/model.onnx", data=b"\x08\x07" * 5000, lfs=True),
 ]
-TOKEN = "hf_test_token_123"  # noqa: S105 - a fake token only the test hub accepts
+TOKEN = "hf_test_token_123"
 
 # Shared prelude of every subprocess: ``args`` comes from argv, ``out`` is printed as JSON.
 _PRELUDE = """

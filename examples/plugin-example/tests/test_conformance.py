@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from pathlib import Path
+from pathlib import Path  # noqa: TC003 - pytest resolves fixture annotations at run time
 
 import pytest
 from model_fetch_mirror_source import MirrorSource

@@ -24,7 +24,7 @@ from urllib.parse import quote
 from model_fetch._log import get_logger
 from model_fetch._models import Plan, RemoteFile
 from model_fetch.checksums import Checksum
-from model_fetch.exceptions import DownloadFailed, InvalidRequest, ModelNotFound
+from model_fetch.exceptions import DownloadFailed, InvalidRequest, ModelFetchError, ModelNotFound
 
 if TYPE_CHECKING:
     from model_fetch._models import DownloadRequest
@@ -35,10 +35,8 @@ __all__ = ["DEFAULT_ENDPOINT", "HuggingFaceSource"]
 log = get_logger(__name__)
 
 DEFAULT_ENDPOINT: Final = "https://huggingface.co"
-_TOKEN_HINT: Final = (
-    "if the repository is private or gated, set HF_TOKEN to a token that has access "
-    "(and accept the model's terms on the Hub)"
-)
+# A hint that names the variable, not a secret.
+_TOKEN_HINT: Final = "if the repository is private or gated, set HF_TOKEN to a token that has access (and accept the model's terms on the Hub)"  # noqa: E501, S105
 
 
 def _endpoint() -> str:
@@ -99,40 +97,8 @@ class HuggingFaceSource:
                     f"The Hub gave no commit for {repo_id!r} at {request.version!r}"
                 )
             entries = list(api.list_repo_tree(repo_id, revision=commit, recursive=True))
-        except hf_errors.GatedRepoError as exc:
-            raise ModelNotFound(
-                f"Model '{repo_id}' is gated on the Hugging Face Hub: {_TOKEN_HINT}",
-                model_name=repo_id,
-                version=request.version,
-            ) from exc
-        except hf_errors.RepositoryNotFoundError as exc:
-            raise ModelNotFound(
-                f"Model '{repo_id}' not found in repository (the Hugging Face Hub at "
-                f"{endpoint}); {_TOKEN_HINT}",
-                model_name=repo_id,
-                version=request.version,
-            ) from exc
-        except hf_errors.RevisionNotFoundError as exc:
-            raise ModelNotFound(
-                f"Model '{repo_id}' version '{request.version}' not found in repository",
-                model_name=repo_id,
-                version=request.version,
-            ) from exc
-        except hf_errors.HfHubHTTPError as exc:
-            status = getattr(exc.response, "status_code", None)
-            if status in (401, 403):
-                raise ModelNotFound(
-                    f"Access to model '{repo_id}' was refused (HTTP {status}): {_TOKEN_HINT}",
-                    model_name=repo_id,
-                    version=request.version,
-                ) from exc
-            raise DownloadFailed(
-                f"Could not read {repo_id!r} from the Hugging Face Hub at {endpoint}: {exc}",
-            ) from exc
-        except OSError as exc:
-            raise DownloadFailed(
-                f"Could not read {repo_id!r} from the Hugging Face Hub at {endpoint}: {exc}",
-            ) from exc
+        except (hf_errors.HfHubHTTPError, OSError) as exc:
+            raise _translate(exc, repo_id, request.version, endpoint) from exc
         if getattr(info, "gated", False) and not token:
             raise ModelNotFound(
                 f"Model '{repo_id}' is gated on the Hugging Face Hub: {_TOKEN_HINT}",
@@ -178,6 +144,35 @@ class HuggingFaceSource:
             checksums=Checksum("git-blob-sha1", str(entry.blob_id).lower()),
             headers=headers,
         )
+
+
+def _translate(exc: Exception, repo_id: str, version: str, endpoint: str) -> ModelFetchError:
+    """Map huggingface_hub's errors to ours, naming HF_TOKEN wherever access may be the cause."""
+    from huggingface_hub import errors as hf_errors  # noqa: PLC0415 - optional dependency
+
+    facts = {"model_name": repo_id, "version": version}
+    if isinstance(exc, hf_errors.GatedRepoError):
+        return ModelNotFound(
+            f"Model '{repo_id}' is gated on the Hugging Face Hub: {_TOKEN_HINT}", **facts
+        )
+    if isinstance(exc, hf_errors.RepositoryNotFoundError):
+        return ModelNotFound(
+            f"Model '{repo_id}' not found in repository (the Hugging Face Hub at {endpoint}); "
+            f"{_TOKEN_HINT}",
+            **facts,
+        )
+    if isinstance(exc, hf_errors.RevisionNotFoundError):
+        return ModelNotFound(
+            f"Model '{repo_id}' version '{version}' not found in repository", **facts
+        )
+    status = getattr(getattr(exc, "response", None), "status_code", None)
+    if status in (401, 403):
+        return ModelNotFound(
+            f"Access to model '{repo_id}' was refused (HTTP {status}): {_TOKEN_HINT}", **facts
+        )
+    return DownloadFailed(
+        f"Could not read {repo_id!r} from the Hugging Face Hub at {endpoint}: {exc}"
+    )
 
 
 def _is_file(entry: Any) -> bool:

@@ -49,8 +49,10 @@ UNDER_TEST = "under-test"
 
 
 class SourceConformance:
-    """Checks every source must pass. Define ``source_factory``, ``existing_request`` and
-    ``missing_request`` fixtures in a subclass (see the module docstring).
+    """The checks every source must pass.
+
+    Define ``source_factory``, ``existing_request`` and ``missing_request`` fixtures in a
+    subclass (see the module docstring).
     """
 
     @pytest.fixture
