@@ -42,7 +42,7 @@ def lint(session: nox.Session) -> None:
 @nox.session
 def typecheck(session: nox.Session) -> None:
     """Mypy --strict on src/."""
-    _install(session, "all", "typecheck")
+    _install(session, "all", "typecheck", "test")
     session.run("mypy")
 
 
