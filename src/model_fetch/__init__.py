@@ -8,6 +8,7 @@ import logging
 
 from model_fetch._clock import Clock, SystemClock
 from model_fetch._downloader import Downloader
+from model_fetch._jobs import DownloadJob
 from model_fetch._models import (
     CachedModel,
     CacheInfo,
@@ -25,6 +26,7 @@ from model_fetch._models import (
 from model_fetch.checksums import Checksum, parse_checksum
 from model_fetch.exceptions import (
     ChecksumMismatch,
+    DownloadCancelled,
     DownloadFailed,
     DownloadInProgress,
     InsufficientStorage,
@@ -45,8 +47,10 @@ __all__ = [
     "Checksum",
     "ChecksumMismatch",
     "Clock",
+    "DownloadCancelled",
     "DownloadFailed",
     "DownloadInProgress",
+    "DownloadJob",
     "DownloadOptions",
     "DownloadRequest",
     "Downloader",

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
+import time
 from typing import TYPE_CHECKING, Any, Self
 
 import attrs
 import filelock
 
 from model_fetch._clock import Clock, SystemClock
+from model_fetch._jobs import DownloadJob, JobManager
 from model_fetch._config import Settings
 from model_fetch._log import get_logger, redact_url
 from model_fetch._models import (
@@ -33,6 +35,7 @@ from model_fetch._paths import validate_name, validate_version
 from model_fetch._progress import ProgressTracker
 from model_fetch.exceptions import (
     ChecksumMismatch,
+    DownloadCancelled,
     DownloadFailed,
     DownloadInProgress,
     InvalidRequest,
@@ -88,6 +91,7 @@ class Downloader:
         clock: The clock used for backoff and stall detection (tests inject a fake one).
         sources: Sources by name (instances, or classes built with this downloader's
             :class:`SourceContext`), used instead of the registry's for those names.
+        max_concurrent_downloads: Worker threads for :meth:`submit`; further jobs queue.
     """
 
     def __init__(
@@ -103,6 +107,7 @@ class Downloader:
         http: HttpClient | None = None,
         clock: Clock | None = None,
         sources: Mapping[str, Source | SourceFactory] | None = None,
+        max_concurrent_downloads: int = 4,
     ) -> None:
         """Create a downloader. Nothing is fetched or written until a download starts."""
         self.settings = Settings.load(
@@ -118,6 +123,11 @@ class Downloader:
         self.http = http or HttpClient()
         self.clock = clock or SystemClock()
         self._transfer = Transfer(self.http, self.clock)
+        if isinstance(max_concurrent_downloads, bool) or not 1 <= max_concurrent_downloads <= 64:  # noqa: PLR2004
+            raise InvalidRequest("max_concurrent_downloads must be between 1 and 64")
+        self._max_concurrent = max_concurrent_downloads
+        self._jobs: JobManager | None = None
+        self._jobs_lock = threading.Lock()
         self._sources: dict[str, Source] = {}
         self._sources_lock = threading.Lock()
         for name, given in (sources or {}).items():
@@ -126,7 +136,9 @@ class Downloader:
 
     # -- lifecycle ----------------------------------------------------------------------------
     def close(self) -> None:
-        """Release the connection pool (if this downloader created it)."""
+        """Cancel running jobs, then release the connection pool (if this downloader made it)."""
+        if self._jobs is not None:
+            self._jobs.shutdown(cancel=True)
         if self._owns_http:
             self.http.close()
 
@@ -229,13 +241,79 @@ class Downloader:
         )
         return self.run(request, progress=progress)
 
+    @property
+    def jobs(self) -> JobManager:
+        """The job manager behind :meth:`submit` (created on first use)."""
+        with self._jobs_lock:
+            if self._jobs is None:
+                self._jobs = JobManager(self, self._max_concurrent)
+            return self._jobs
+
+    def submit(
+        self,
+        model_name: str,
+        version: str = "latest",
+        *,
+        download_url: str | None = None,
+        source: str = "default",
+        checksum: str | None = None,
+        force_download: bool = False,
+        if_exists: IfExists = "reuse",
+        options: DownloadOptions | dict[str, Any] | None = None,
+        metadata: dict[str, Any] | None = None,
+    ) -> DownloadJob:
+        """Start a download in the worker pool and return its job at once.
+
+        Takes the same arguments as :meth:`download`. The request is validated now; with
+        ``if_exists="error"`` an installed version is refused now (409), before any byte moves.
+        Identical requests in flight share one transfer.
+
+        Returns:
+            A :class:`DownloadJob` with ``download_id``, ``status``, ``progress``, ``wait()``,
+            ``result()`` and ``cancel()``.
+
+        Raises:
+            InvalidRequest: The request is malformed (400).
+            ModelExists: Installed and ``if_exists="error"`` (409).
+            DownloadInProgress: A different request for the same (name, version) is running.
+        """
+        request = DownloadRequest(
+            model_name=model_name,
+            version=version,
+            download_url=download_url,
+            source=source,
+            checksum=checksum,
+            force_download=force_download,
+            if_exists=if_exists,
+            options=options,
+            metadata=metadata if metadata is not None else {},
+        )
+        return self.submit_request(request)
+
+    def submit_request(self, request: DownloadRequest) -> DownloadJob:
+        """Submit a validated request (see :meth:`submit`)."""
+        if request.if_exists == "error" and not request.force_download:
+            existing = self._installed(request.model_name, request.version)
+            if existing is not None and _covers(existing, request.options):
+                self._reuse_or_refuse(request, existing)
+        return self.jobs.submit(request)
+
     def run(
         self,
         request: DownloadRequest,
         *,
         progress: Callable[[Progress], None] | None = None,
+        cancel: threading.Event | None = None,
+        on_plan: Callable[[Plan], None] | None = None,
     ) -> InstallResult:
-        """Run the pipeline for a validated request (see :meth:`download`)."""
+        """Run the pipeline for a validated request (see :meth:`download`).
+
+        Args:
+            request: The validated request.
+            progress: Receives progress snapshots.
+            cancel: When set, the download stops with DownloadCancelled and installs nothing.
+            on_plan: Called with the source's plan once it is known (sizes, URL, version).
+        """
         started = self.clock.monotonic()
         name, options = request.model_name, request.options
         existing = self._installed(name, request.version)
@@ -244,6 +322,8 @@ class Downloader:
         if self.settings.offline:
             return self._offline(request)
         full = self._plan(request)
+        if on_plan is not None:
+            on_plan(full)
         listing = tuple(file.path for file in full.files)
         if full.version != request.version:
             existing = self._installed(name, full.version)
@@ -254,14 +334,7 @@ class Downloader:
         ):
             self._remember_ref(request, full)
             return self._reuse_or_refuse(request, existing)
-        lock = self.store.lock(name, full.version)
-        try:
-            lock.acquire(timeout=self.settings.lock_timeout)
-        except filelock.Timeout:
-            raise DownloadFailed(
-                f"Timed out after {self.settings.lock_timeout:g} s waiting for another download "
-                f"of {name!r} version {full.version!r}",
-            ) from None
+        lock = self._acquire(name, full.version, cancel)
         try:
             current = self._installed(name, full.version)
             if (
@@ -279,12 +352,37 @@ class Downloader:
                 plan = _select(full, options, keep=current)
                 if plan.total_size is not None:
                     self.store.check_space(plan.total_size)
-                record = self._fetch_and_commit(request, plan, listing, progress)
+                record = self._fetch_and_commit(request, plan, listing, progress, cancel)
                 reused = False
             self._remember_ref(request, full)
         finally:
             lock.release()
         return self._result(record, reused=reused, duration=self.clock.monotonic() - started)
+
+    def _acquire(
+        self,
+        name: str,
+        version: str,
+        cancel: threading.Event | None,
+    ) -> filelock.BaseFileLock:
+        """Take the (name, version) lock, giving up at the lock timeout or on cancellation."""
+        lock = self.store.lock(name, version)
+        # The lock waits in real time whatever clock is injected: filelock sleeps for real.
+        deadline = time.monotonic() + self.settings.lock_timeout
+        while True:
+            if cancel is not None and cancel.is_set():
+                raise DownloadCancelled("Download cancelled")
+            remaining = deadline - time.monotonic()
+            try:
+                lock.acquire(timeout=max(0.0, min(0.25, remaining)))
+            except filelock.Timeout:
+                if time.monotonic() >= deadline:
+                    raise DownloadFailed(
+                        f"Timed out after {self.settings.lock_timeout:g} s waiting for another "
+                        f"download of {name!r} version {version!r}",
+                    ) from None
+                continue
+            return lock
 
     def _remember_ref(self, request: DownloadRequest, plan: Plan) -> None:
         if plan.version != request.version:
@@ -339,6 +437,7 @@ class Downloader:
         plan: Plan,
         listing: tuple[str, ...],
         progress: Callable[[Progress], None] | None,
+        cancel: threading.Event | None = None,
     ) -> InstallRecord:
         tracker = ProgressTracker(
             [file.size for file in plan.files],
@@ -363,10 +462,13 @@ class Downloader:
                         tracker=tracker,
                         held=held,
                         available=available,
+                        cancel=cancel,
                     ),
                 )
                 verified = verified and remote.verifiable
             tracker.stage("verifying")
+            if cancel is not None and cancel.is_set():
+                raise DownloadCancelled("Download cancelled")
             tracker.stage("installing")
             record = make_record(
                 name=request.model_name,
@@ -403,6 +505,7 @@ class Downloader:
         tracker: ProgressTracker,
         held: list[int],
         available: int | None,
+        cancel: threading.Event | None,
     ) -> FileRecord:
         dest = self.store.staging_file(staging, remote.path)
 
@@ -423,6 +526,7 @@ class Downloader:
             on_size=on_size,
             on_position=lambda position: tracker.advance(index, position),
             reserve=reserve,
+            cancel=cancel,
         )
         _verify(remote, outcome)
         return FileRecord(path=remote.path, size=outcome.size, sha256=outcome.sha256)

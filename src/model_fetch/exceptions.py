@@ -12,7 +12,8 @@ code and one CLI exit code (see :data:`ERROR_TABLE`)::
     ├── DownloadInProgress                   409  exit 4
     ├── InsufficientStorage (OSError)        413  exit 5
     └── DownloadFailed                       500  exit 1
-        └── ChecksumMismatch                 500  exit 1
+        ├── ChecksumMismatch                 500  exit 1
+        └── DownloadCancelled                500  exit 130
 
 Leaves carry the facts of the failure as attributes (URL, expected and actual digest, byte counts,
 attempts) so callers never parse messages. Every error pickles cleanly, so it survives a process
@@ -26,6 +27,7 @@ from typing import Any, ClassVar
 __all__ = [
     "ERROR_TABLE",
     "ChecksumMismatch",
+    "DownloadCancelled",
     "DownloadFailed",
     "DownloadInProgress",
     "InsufficientStorage",
@@ -167,6 +169,14 @@ class ChecksumMismatch(DownloadFailed):
     """
 
 
+class DownloadCancelled(DownloadFailed):
+    """The download was cancelled (``DownloadJob.cancel()`` or the REST DELETE); nothing was
+    installed. The REST API reports it as ``failed`` with ``"cancelled": true``.
+    """
+
+    exit_code = 130
+
+
 #: Each error class with its REST status code and CLI exit code, most specific first.
 ERROR_TABLE: tuple[tuple[type[ModelFetchError], int, int], ...] = tuple(
     (cls, cls.status_code, cls.exit_code)
@@ -179,6 +189,7 @@ ERROR_TABLE: tuple[tuple[type[ModelFetchError], int, int], ...] = tuple(
         DownloadInProgress,
         InsufficientStorage,
         ChecksumMismatch,
+        DownloadCancelled,
         DownloadFailed,
         ModelFetchError,
     )

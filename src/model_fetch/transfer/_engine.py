@@ -13,6 +13,7 @@ import hashlib
 import os
 import random
 import sys
+import threading
 from typing import TYPE_CHECKING, Final
 
 import attrs
@@ -20,6 +21,7 @@ import urllib3
 
 from model_fetch._log import get_logger, redact_url
 from model_fetch.exceptions import (
+    DownloadCancelled,
     DownloadFailed,
     InsufficientStorage,
     ModelFetchError,
@@ -81,8 +83,10 @@ class _Sink:
         timeout: float,
         on_position: Callable[[int], None],
         reserve: Callable[[int], None],
+        cancel: threading.Event | None = None,
     ) -> None:
         self.fd = fd
+        self._cancel = cancel
         self.sha256 = hashlib.sha256()
         # One hasher per algorithm; sha256 is always computed for the install record.
         self.hashers = {"sha256": self.sha256}
@@ -98,6 +102,8 @@ class _Sink:
         self._reserve = reserve
 
     def write(self, data: bytes | memoryview, *, already_written: bool = False) -> None:
+        if self._cancel is not None and self._cancel.is_set():
+            raise DownloadCancelled("Download cancelled")
         size = len(data)
         self._reserve(self.position + size)
         for hasher in self.hashers.values():
@@ -156,6 +162,7 @@ class Transfer:
         on_size: Callable[[int], None],
         on_position: Callable[[int], None],
         reserve: Callable[[int], None],
+        cancel: threading.Event | None = None,
     ) -> FetchOutcome:
         """Fetch ``remote`` into the local file ``dest`` (created or truncated).
 
@@ -167,6 +174,7 @@ class Transfer:
             on_position: Called with the bytes written so far in the current attempt.
             reserve: Called with the bytes about to be held; raises InsufficientStorage when
                 a quota or the disk cannot hold them.
+            cancel: When set, the transfer stops with DownloadCancelled at the next buffer.
 
         Returns:
             The size and digests of the bytes written.
@@ -192,6 +200,7 @@ class Transfer:
                     timeout=float(options.timeout),
                     on_position=on_position,
                     reserve=reserve,
+                    cancel=cancel,
                 )
                 try:
                     self._attempt(remote, sink, options, on_size)
@@ -215,6 +224,8 @@ class Transfer:
                     exc.reason,
                     delay,
                 )
+                if cancel is not None and cancel.is_set():
+                    raise DownloadCancelled("Download cancelled") from exc
                 self._clock.sleep(delay)
                 continue
             finally:

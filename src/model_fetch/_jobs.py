@@ -1,0 +1,415 @@
+"""Download jobs: the pipeline in a bounded worker pool, with live progress, sharing and cancel.
+
+Each submission gets its own :class:`DownloadJob` (its own ``download_id`` and its own cancel);
+identical requests in flight share the underlying work. The work is cancelled only when every
+submission that joined it has cancelled. A different request for a (name, version) already in
+flight is refused with :class:`~model_fetch.DownloadInProgress` (409): it must never be handed bytes
+that were not checked against its own checksum.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+import threading
+import time
+from collections import OrderedDict
+from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING, Any, Final, Literal
+
+from model_fetch._log import get_logger, redact_url
+from model_fetch._models import MIB, Progress, iso_timestamp
+from model_fetch.exceptions import (
+    DownloadCancelled,
+    DownloadFailed,
+    DownloadInProgress,
+    ModelFetchError,
+)
+
+if TYPE_CHECKING:
+    from model_fetch._downloader import Downloader
+    from model_fetch._models import DownloadRequest, InstallResult, Plan
+
+__all__ = ["DownloadJob", "JobManager", "JobStatus"]
+
+log = get_logger(__name__)
+
+JobStatus = Literal["started", "downloading", "completed", "failed", "cancelled"]
+
+#: How many finished jobs are kept for clients to read their final state.
+KEEP_FINISHED: Final = 512
+#: How long a finished job is kept, in seconds.
+KEEP_SECONDS: Final = 3600.0
+
+
+def _new_id() -> str:
+    return "dwnld_" + secrets.token_hex(8)
+
+
+def _request_key(request: DownloadRequest) -> tuple[Any, ...]:
+    """Everything that changes which bytes end up installed (metadata and timing do not)."""
+    options = request.options
+    return (
+        request.model_name,
+        request.version,
+        request.effective_source,
+        request.download_url,
+        str(request.checksum) if request.checksum else None,
+        request.force_download,
+        options.verify_ssl,
+        options.extract_after_download,
+        options.allow_patterns,
+        options.ignore_patterns,
+    )
+
+
+class _Work:
+    """One pipeline run that one or more jobs share."""
+
+    def __init__(self, request: DownloadRequest) -> None:
+        self.request = request
+        self.key = _request_key(request)
+        self.cancel_event = threading.Event()
+        self.done = threading.Event()
+        self.plan_known = threading.Event()
+        self.lock = threading.Lock()
+        self.members: list[DownloadJob] = []
+        self.progress = Progress()
+        self.plan: Plan | None = None
+        self.result: InstallResult | None = None
+        self.error: ModelFetchError | None = None
+        self.running = False
+        self.started_at = time.monotonic()
+
+    def on_progress(self, snapshot: Progress) -> None:
+        with self.lock:
+            # Never backwards, whatever a retry or a new stage reports.
+            if snapshot.downloaded_bytes >= self.progress.downloaded_bytes:
+                self.progress = snapshot
+            else:
+                self.progress = Progress(
+                    **{**_fields(snapshot), "downloaded_bytes": self.progress.downloaded_bytes},
+                )
+            self.running = True
+
+    def on_plan(self, plan: Plan) -> None:
+        with self.lock:
+            self.plan = plan
+            self.running = True
+        self.plan_known.set()
+
+
+def _fields(progress: Progress) -> dict[str, Any]:
+    return {
+        "percentage": progress.percentage,
+        "downloaded_mb": progress.downloaded_mb,
+        "total_mb": progress.total_mb,
+        "speed_mbps": progress.speed_mbps,
+        "eta_seconds": progress.eta_seconds,
+        "current_stage": progress.current_stage,
+        "downloaded_bytes": progress.downloaded_bytes,
+        "total_bytes": progress.total_bytes,
+    }
+
+
+class DownloadJob:
+    """A submitted download: its id, status, live progress, result, wait and cancel.
+
+    Attributes:
+        download_id: ``dwnld_`` followed by random hex.
+        request: The request that was submitted.
+        created_at: When it was submitted.
+    """
+
+    def __init__(self, work: _Work, request: DownloadRequest) -> None:
+        """Join a unit of work (use :meth:`Downloader.submit`)."""
+        self._work = work
+        self.request = request
+        self.download_id = _new_id()
+        self.created_at = dt.datetime.now(dt.UTC)
+        self._cancelled = False
+        self.finished_at: float | None = None
+
+    def __repr__(self) -> str:
+        """Show the id, the model and the status."""
+        return f"DownloadJob({self.download_id}, {self.request.model_name!r}, {self.status})"
+
+    @property
+    def status(self) -> JobStatus:
+        """``started``, ``downloading``, ``completed``, ``failed`` or ``cancelled``."""
+        if self._cancelled:
+            return "cancelled"
+        work = self._work
+        if work.done.is_set():
+            if work.result is not None:
+                return "completed"
+            return "cancelled" if isinstance(work.error, DownloadCancelled) else "failed"
+        return "downloading" if work.running else "started"
+
+    @property
+    def progress(self) -> Progress:
+        """The latest progress snapshot (every field a number; 0 while unknown)."""
+        with self._work.lock:
+            return self._work.progress
+
+    @property
+    def plan(self) -> Plan | None:
+        """The source's plan, once it is known."""
+        return self._work.plan
+
+    @property
+    def error(self) -> ModelFetchError | None:
+        """The error the job failed with, if it failed (or was cancelled)."""
+        if self._cancelled:
+            return DownloadCancelled("Download cancelled")
+        return self._work.error if self._work.done.is_set() else None
+
+    @property
+    def done(self) -> bool:
+        """Whether the job has finished (completed, failed or cancelled)."""
+        return self._cancelled or self._work.done.is_set()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Wait until the job finishes; return whether it did within ``timeout`` seconds.
+
+        A cancelled job whose cancel stopped the shared work waits until that work has cleaned
+        up (nothing installed, staging removed); one that others still share returns at once.
+        """
+        if self._cancelled and not self._work.cancel_event.is_set():
+            return True
+        return self._work.done.wait(timeout)
+
+    def wait_for_plan(self, timeout: float | None = None) -> bool:
+        """Wait until the plan is known or the job finished; return whether either happened."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            if self._work.plan_known.is_set() or self.done:
+                return True
+            remaining = None if deadline is None else deadline - time.monotonic()
+            if remaining is not None and remaining <= 0:
+                return False
+            self._work.plan_known.wait(0.05 if remaining is None else min(0.05, remaining))
+
+    def result(self, timeout: float | None = None) -> InstallResult:
+        """Wait for the job and return its result.
+
+        Raises:
+            TimeoutError: It did not finish within ``timeout`` seconds.
+            ModelFetchError: The error it failed with (DownloadCancelled when cancelled).
+        """
+        if not self.wait(timeout):
+            raise TimeoutError(f"{self.download_id} did not finish within {timeout} s")
+        error = self.error
+        if error is not None:
+            raise error
+        result = self._work.result
+        if result is None:  # pragma: no cover - done without result implies an error
+            raise DownloadFailed("Download failed")
+        return result
+
+    def cancel(self) -> bool:
+        """Cancel this submission; the shared work stops once every joined submission cancelled.
+
+        Returns:
+            True if the job was still running (now cancelled), False if it had finished.
+        """
+        work = self._work
+        with work.lock:
+            if self._cancelled or work.done.is_set():
+                return False
+            self._cancelled = True
+            self.finished_at = time.monotonic()
+            if all(member._cancelled for member in work.members):  # noqa: SLF001 - same class
+                work.cancel_event.set()
+        return True
+
+    @property
+    def download_url(self) -> str:
+        """The redacted URL being downloaded (the plan's, or the request's until then)."""
+        plan = self._work.plan
+        url = plan.download_url if plan is not None else (self.request.download_url or "")
+        return redact_url(url) if url else ""
+
+    @property
+    def estimated_size_bytes(self) -> int:
+        """The plan's total size, or the size the server announced; 0 while unknown."""
+        plan = self._work.plan
+        if plan is not None and plan.total_size is not None:
+            return plan.total_size
+        return self.progress.total_bytes
+
+    @property
+    def estimated_duration_seconds(self) -> float:
+        """Seconds left at the current speed; 0 while unknown."""
+        progress = self.progress
+        if progress.speed_mbps <= 0:
+            return 0.0
+        left = max(0, self.estimated_size_bytes - progress.downloaded_bytes)
+        return round(left / (progress.speed_mbps * MIB), 1)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The REST contract's body for this job's current state (progress endpoint)."""
+        status = self.status
+        request = self.request
+        if status == "completed":
+            return self._work.result.to_dict() if self._work.result else {}
+        if status in ("failed", "cancelled"):
+            error = self.error
+            body: dict[str, Any] = {
+                "status": "failed",
+                "message": "Download cancelled" if status == "cancelled" else str(error),
+                "download_id": self.download_id,
+                "model_name": request.model_name,
+                "version": request.version,
+                "error": "Download cancelled" if status == "cancelled" else str(error),
+            }
+            if status == "cancelled":
+                body["cancelled"] = True
+            elif error is not None:
+                body["status_code"] = error.status_code
+            return body
+        return {
+            "status": "downloading",
+            "message": "Download in progress" if status == "downloading" else "Download queued",
+            "download_id": self.download_id,
+            "model_name": request.model_name,
+            "version": request.version,
+            "progress": self.progress.to_dict(),
+        }
+
+    def started_body(self) -> dict[str, Any]:
+        """The contract's "Download Started" body."""
+        return {
+            "status": "started",
+            "message": "Model download started",
+            "download_id": self.download_id,
+            "model_name": self.request.model_name,
+            "version": self._work.plan.version if self._work.plan else self.request.version,
+            "estimated_size_mb": round(self.estimated_size_bytes / MIB, 1),
+            "estimated_duration_seconds": self.estimated_duration_seconds,
+            "download_url": self.download_url,
+            "progress_endpoint": f"/model-download/{self.download_id}/progress",
+        }
+
+    def created_iso(self) -> str:
+        """When the job was submitted, as the contract writes timestamps."""
+        return iso_timestamp(self.created_at)
+
+
+class JobManager:
+    """Runs jobs for one :class:`Downloader` in a bounded pool and keeps their state.
+
+    Args:
+        downloader: The downloader whose pipeline the jobs run.
+        max_concurrent_downloads: Worker threads; further jobs wait in a queue (``started``).
+    """
+
+    def __init__(self, downloader: Downloader, max_concurrent_downloads: int) -> None:
+        """Create the manager; threads start with the first job."""
+        self._downloader = downloader
+        self._pool = ThreadPoolExecutor(
+            max_workers=max_concurrent_downloads,
+            thread_name_prefix="model_fetch-job",
+        )
+        self._lock = threading.Lock()
+        self._active: dict[tuple[Any, ...], _Work] = {}
+        self._jobs: OrderedDict[str, DownloadJob] = OrderedDict()
+
+    def submit(self, request: DownloadRequest) -> DownloadJob:
+        """Start (or join) the work for a request; refuse a conflicting one with 409."""
+        key = _request_key(request)
+        with self._lock:
+            self._prune()
+            work = self._active.get(key)
+            if work is not None and not work.cancel_event.is_set():
+                job = DownloadJob(work, request)
+                with work.lock:
+                    work.members.append(job)
+                self._jobs[job.download_id] = job
+                return job
+            for other in self._active.values():
+                same_model = other.request.model_name == request.model_name
+                if same_model and other.request.version == request.version:
+                    raise DownloadInProgress(
+                        f"A different download of model '{request.model_name}' version "
+                        f"'{request.version}' is in progress",
+                        model_name=request.model_name,
+                        version=request.version,
+                    )
+            work = _Work(request)
+            job = DownloadJob(work, request)
+            work.members.append(job)
+            self._active[key] = work
+            self._jobs[job.download_id] = job
+        self._pool.submit(self._run, work)
+        return job
+
+    def _run(self, work: _Work) -> None:
+        try:
+            if work.cancel_event.is_set():
+                raise DownloadCancelled("Download cancelled")
+            work.result = self._downloader.run(
+                work.request,
+                progress=work.on_progress,
+                cancel=work.cancel_event,
+                on_plan=work.on_plan,
+            )
+        except ModelFetchError as exc:
+            work.error = exc
+        except Exception as exc:  # a worker thread must record every failure, never die silently
+            log.exception("Download job failed unexpectedly")
+            work.error = DownloadFailed(f"Download failed: {type(exc).__name__}: {exc}")
+        finally:
+            now = time.monotonic()
+            with self._lock:
+                if self._active.get(work.key) is work:
+                    del self._active[work.key]
+                for member in work.members:
+                    member.finished_at = member.finished_at or now
+            work.done.set()
+            work.plan_known.set()
+
+    def get(self, download_id: str) -> DownloadJob | None:
+        """The job with that id, if it is running or finished recently."""
+        with self._lock:
+            return self._jobs.get(download_id)
+
+    def jobs(self) -> list[DownloadJob]:
+        """Every job known, oldest first."""
+        with self._lock:
+            self._prune()
+            return list(self._jobs.values())
+
+    def active_for(self, name: str, version: str | None = None) -> list[DownloadJob]:
+        """Jobs of a model (and version) that are still running."""
+        return [
+            job
+            for job in self.jobs()
+            if not job.done
+            and job.request.model_name == name
+            and (version is None or job.request.version == version)
+        ]
+
+    def _prune(self) -> None:
+        """Forget finished jobs beyond the count or past the age limit (lock held)."""
+        now = time.monotonic()
+        finished = [job for job in self._jobs.values() if job.done and job.finished_at is not None]
+        excess = len(finished) - KEEP_FINISHED
+        for job in finished:
+            if excess > 0 or now - (job.finished_at or now) > KEEP_SECONDS:
+                self._jobs.pop(job.download_id, None)
+                excess -= 1
+
+    def shutdown(self, *, cancel: bool = True) -> None:
+        """Stop the pool: cancel running work (by default) and wait for the workers."""
+        with self._lock:
+            pending = list(self._active.values())
+        if cancel:
+            for work in pending:
+                work.cancel_event.set()
+        self._pool.shutdown(wait=True, cancel_futures=cancel)
+        for work in pending:
+            if not work.done.is_set():  # queued work whose turn never came
+                work.error = DownloadCancelled("Download cancelled")
+                work.done.set()
+                work.plan_known.set()
