@@ -6,17 +6,17 @@ import time
 from pathlib import Path
 
 import pytest
-from support.helpers import payload, sha256
-from support.server import Fault, FileServer
 
 from model_fetch import (
     DownloadCancelled,
-    DownloadInProgress,
     Downloader,
+    DownloadInProgress,
     InvalidRequest,
     ModelExists,
     ModelNotFound,
 )
+from support.helpers import payload, sha256
+from support.server import Fault, FileServer
 
 DATA = payload(2_000_000, seed=31)
 
@@ -46,7 +46,12 @@ def test_job_runs_to_completion(store: Path, slow_url: str) -> None:
         body = job.to_dict()
         assert body["status"] == "downloading"
         assert set(body["progress"]) == {
-            "percentage", "downloaded_mb", "total_mb", "speed_mbps", "eta_seconds", "current_stage",
+            "percentage",
+            "downloaded_mb",
+            "total_mb",
+            "speed_mbps",
+            "eta_seconds",
+            "current_stage",
         }
         seen = []
         while not job.wait(0.02):
@@ -81,9 +86,7 @@ def test_conflicting_request_is_refused(store: Path, slow_url: str) -> None:
         job.result(30)
 
 
-def test_shared_job_cancelled_only_when_all_cancel(
-    store: Path, slow_url: str
-) -> None:
+def test_shared_job_cancelled_only_when_all_cancel(store: Path, slow_url: str) -> None:
     """Cancelling one of two joined submissions leaves the other running; both cancel it."""
     with Downloader(store=store) as dl:
         first = dl.submit("m", "v1", download_url=slow_url)
@@ -93,8 +96,13 @@ def test_shared_job_cancelled_only_when_all_cancel(
         assert first.status == "cancelled"
         assert second.status == "downloading"
         assert first.to_dict() == {
-            "status": "failed", "message": "Download cancelled", "download_id": first.download_id,
-            "model_name": "m", "version": "v1", "error": "Download cancelled", "cancelled": True,
+            "status": "failed",
+            "message": "Download cancelled",
+            "download_id": first.download_id,
+            "model_name": "m",
+            "version": "v1",
+            "error": "Download cancelled",
+            "cancelled": True,
         }
         time.sleep(0.2)
         assert second.status == "downloading"

@@ -14,9 +14,10 @@ from typing import TYPE_CHECKING, Any, Self
 import attrs
 import filelock
 
+from model_fetch._cancel import check_cancelled
 from model_fetch._clock import Clock, SystemClock
-from model_fetch._jobs import DownloadJob, JobManager
 from model_fetch._config import Settings
+from model_fetch._jobs import DownloadJob, JobManager
 from model_fetch._log import get_logger, redact_url
 from model_fetch._models import (
     DownloadOptions,
@@ -35,7 +36,6 @@ from model_fetch._paths import validate_name, validate_version
 from model_fetch._progress import ProgressTracker
 from model_fetch.exceptions import (
     ChecksumMismatch,
-    DownloadCancelled,
     DownloadFailed,
     DownloadInProgress,
     InvalidRequest,
@@ -53,6 +53,7 @@ if TYPE_CHECKING:
     from types import TracebackType
 
     from model_fetch._models import CacheInfo
+    from model_fetch.transfer import UrlPolicy
 
 __all__ = ["Downloader"]
 
@@ -290,13 +291,23 @@ class Downloader:
         )
         return self.submit_request(request)
 
-    def submit_request(self, request: DownloadRequest) -> DownloadJob:
-        """Submit a validated request (see :meth:`submit`)."""
+    def submit_request(
+        self,
+        request: DownloadRequest,
+        *,
+        url_policy: UrlPolicy | None = None,
+    ) -> DownloadJob:
+        """Submit a validated request (see :meth:`submit`).
+
+        Args:
+            request: The validated request.
+            url_policy: The URL policy for a request from an untrusted client.
+        """
         if request.if_exists == "error" and not request.force_download:
             existing = self._installed(request.model_name, request.version)
             if existing is not None and _covers(existing, request.options):
                 self._reuse_or_refuse(request, existing)
-        return self.jobs.submit(request)
+        return self.jobs.submit(request, policy=url_policy)
 
     def run(
         self,
@@ -305,6 +316,7 @@ class Downloader:
         progress: Callable[[Progress], None] | None = None,
         cancel: threading.Event | None = None,
         on_plan: Callable[[Plan], None] | None = None,
+        url_policy: UrlPolicy | None = None,
     ) -> InstallResult:
         """Run the pipeline for a validated request (see :meth:`download`).
 
@@ -313,6 +325,8 @@ class Downloader:
             progress: Receives progress snapshots.
             cancel: When set, the download stops with DownloadCancelled and installs nothing.
             on_plan: Called with the source's plan once it is known (sizes, URL, version).
+            url_policy: For requests from untrusted clients (the REST API): the URLs the
+                request itself names (``download_url``) are checked against it on every hop.
         """
         started = self.clock.monotonic()
         name, options = request.model_name, request.options
@@ -352,7 +366,8 @@ class Downloader:
                 plan = _select(full, options, keep=current)
                 if plan.total_size is not None:
                     self.store.check_space(plan.total_size)
-                record = self._fetch_and_commit(request, plan, listing, progress, cancel)
+                policy = url_policy if plan.source == "url" else None
+                record = self._fetch_and_commit(request, plan, listing, progress, cancel, policy)
                 reused = False
             self._remember_ref(request, full)
         finally:
@@ -370,8 +385,7 @@ class Downloader:
         # The lock waits in real time whatever clock is injected: filelock sleeps for real.
         deadline = time.monotonic() + self.settings.lock_timeout
         while True:
-            if cancel is not None and cancel.is_set():
-                raise DownloadCancelled("Download cancelled")
+            check_cancelled(cancel)
             remaining = deadline - time.monotonic()
             try:
                 lock.acquire(timeout=max(0.0, min(0.25, remaining)))
@@ -438,6 +452,7 @@ class Downloader:
         listing: tuple[str, ...],
         progress: Callable[[Progress], None] | None,
         cancel: threading.Event | None = None,
+        policy: UrlPolicy | None = None,
     ) -> InstallRecord:
         tracker = ProgressTracker(
             [file.size for file in plan.files],
@@ -463,12 +478,12 @@ class Downloader:
                         held=held,
                         available=available,
                         cancel=cancel,
+                        policy=policy,
                     ),
                 )
                 verified = verified and remote.verifiable
             tracker.stage("verifying")
-            if cancel is not None and cancel.is_set():
-                raise DownloadCancelled("Download cancelled")
+            check_cancelled(cancel)
             tracker.stage("installing")
             record = make_record(
                 name=request.model_name,
@@ -506,6 +521,7 @@ class Downloader:
         held: list[int],
         available: int | None,
         cancel: threading.Event | None,
+        policy: UrlPolicy | None,
     ) -> FileRecord:
         dest = self.store.staging_file(staging, remote.path)
 
@@ -527,6 +543,7 @@ class Downloader:
             on_position=lambda position: tracker.advance(index, position),
             reserve=reserve,
             cancel=cancel,
+            policy=policy,
         )
         _verify(remote, outcome)
         return FileRecord(path=remote.path, size=outcome.size, sha256=outcome.sha256)

@@ -17,6 +17,7 @@ from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, Final, Literal
 
+from model_fetch._cancel import check_cancelled
 from model_fetch._log import get_logger, redact_url
 from model_fetch._models import MIB, Progress, iso_timestamp
 from model_fetch.exceptions import (
@@ -29,6 +30,7 @@ from model_fetch.exceptions import (
 if TYPE_CHECKING:
     from model_fetch._downloader import Downloader
     from model_fetch._models import DownloadRequest, InstallResult, Plan
+    from model_fetch.transfer import UrlPolicy
 
 __all__ = ["DownloadJob", "JobManager", "JobStatus"]
 
@@ -66,8 +68,9 @@ def _request_key(request: DownloadRequest) -> tuple[Any, ...]:
 class _Work:
     """One pipeline run that one or more jobs share."""
 
-    def __init__(self, request: DownloadRequest) -> None:
+    def __init__(self, request: DownloadRequest, policy: UrlPolicy | None) -> None:
         self.request = request
+        self.policy = policy
         self.key = _request_key(request)
         self.cancel_event = threading.Event()
         self.done = threading.Event()
@@ -315,13 +318,18 @@ class JobManager:
         self._active: dict[tuple[Any, ...], _Work] = {}
         self._jobs: OrderedDict[str, DownloadJob] = OrderedDict()
 
-    def submit(self, request: DownloadRequest) -> DownloadJob:
-        """Start (or join) the work for a request; refuse a conflicting one with 409."""
+    def submit(self, request: DownloadRequest, *, policy: UrlPolicy | None = None) -> DownloadJob:
+        """Start (or join) the work for a request; refuse a conflicting one with 409.
+
+        Args:
+            request: The validated request.
+            policy: The URL policy for an untrusted request (the REST API passes one).
+        """
         key = _request_key(request)
         with self._lock:
             self._prune()
             work = self._active.get(key)
-            if work is not None and not work.cancel_event.is_set():
+            if work is not None and not work.cancel_event.is_set() and work.policy == policy:
                 job = DownloadJob(work, request)
                 with work.lock:
                     work.members.append(job)
@@ -336,7 +344,7 @@ class JobManager:
                         model_name=request.model_name,
                         version=request.version,
                     )
-            work = _Work(request)
+            work = _Work(request, policy)
             job = DownloadJob(work, request)
             work.members.append(job)
             self._active[key] = work
@@ -346,13 +354,13 @@ class JobManager:
 
     def _run(self, work: _Work) -> None:
         try:
-            if work.cancel_event.is_set():
-                raise DownloadCancelled("Download cancelled")
+            check_cancelled(work.cancel_event)
             work.result = self._downloader.run(
                 work.request,
                 progress=work.on_progress,
                 cancel=work.cancel_event,
                 on_plan=work.on_plan,
+                url_policy=work.policy,
             )
         except ModelFetchError as exc:
             work.error = exc

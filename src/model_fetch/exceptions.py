@@ -170,8 +170,10 @@ class ChecksumMismatch(DownloadFailed):
 
 
 class DownloadCancelled(DownloadFailed):
-    """The download was cancelled (``DownloadJob.cancel()`` or the REST DELETE); nothing was
-    installed. The REST API reports it as ``failed`` with ``"cancelled": true``.
+    """The download was cancelled; nothing was installed.
+
+    Raised by ``DownloadJob.result()`` after ``cancel()`` or the REST DELETE. The REST API
+    reports it as ``failed`` with ``"cancelled": true``.
     """
 
     exit_code = 130

@@ -13,15 +13,14 @@ import hashlib
 import os
 import random
 import sys
-import threading
 from typing import TYPE_CHECKING, Final
 
 import attrs
 import urllib3
 
+from model_fetch._cancel import check_cancelled
 from model_fetch._log import get_logger, redact_url
 from model_fetch.exceptions import (
-    DownloadCancelled,
     DownloadFailed,
     InsufficientStorage,
     ModelFetchError,
@@ -30,11 +29,13 @@ from model_fetch.exceptions import (
 from model_fetch.transfer._retry import RETRY_STATUSES, backoff_delay, parse_retry_after
 
 if TYPE_CHECKING:
+    import threading
     from collections.abc import Callable
 
     from model_fetch._clock import Clock
     from model_fetch._models import DownloadOptions, RemoteFile
     from model_fetch.transfer._http import HttpClient
+    from model_fetch.transfer._policy import UrlPolicy
 
 __all__ = ["MIN_BUFFER", "STALL_MIN_BYTES", "FetchOutcome", "Transfer"]
 
@@ -102,8 +103,7 @@ class _Sink:
         self._reserve = reserve
 
     def write(self, data: bytes | memoryview, *, already_written: bool = False) -> None:
-        if self._cancel is not None and self._cancel.is_set():
-            raise DownloadCancelled("Download cancelled")
+        check_cancelled(self._cancel)
         size = len(data)
         self._reserve(self.position + size)
         for hasher in self.hashers.values():
@@ -163,6 +163,7 @@ class Transfer:
         on_position: Callable[[int], None],
         reserve: Callable[[int], None],
         cancel: threading.Event | None = None,
+        policy: UrlPolicy | None = None,
     ) -> FetchOutcome:
         """Fetch ``remote`` into the local file ``dest`` (created or truncated).
 
@@ -175,6 +176,8 @@ class Transfer:
             reserve: Called with the bytes about to be held; raises InsufficientStorage when
                 a quota or the disk cannot hold them.
             cancel: When set, the transfer stops with DownloadCancelled at the next buffer.
+            policy: For URLs from untrusted requests: only http(s), every hop checked after
+                DNS resolution (see :class:`UrlPolicy`).
 
         Returns:
             The size and digests of the bytes written.
@@ -185,6 +188,8 @@ class Transfer:
             InsufficientStorage: The disk or the quota filled up.
         """
         url = redact_url(remote.url)
+        if policy is not None:
+            policy.check(remote.url, resolve=False)
         attempt = 0
         last_position = 0
         while True:
@@ -203,7 +208,7 @@ class Transfer:
                     cancel=cancel,
                 )
                 try:
-                    self._attempt(remote, sink, options, on_size)
+                    self._attempt(remote, sink, options, on_size, policy)
                 finally:
                     last_position = sink.position
                 os.fsync(fd)
@@ -224,8 +229,7 @@ class Transfer:
                     exc.reason,
                     delay,
                 )
-                if cancel is not None and cancel.is_set():
-                    raise DownloadCancelled("Download cancelled") from exc
+                check_cancelled(cancel)
                 self._clock.sleep(delay)
                 continue
             finally:
@@ -243,10 +247,11 @@ class Transfer:
         sink: _Sink,
         options: DownloadOptions,
         on_size: Callable[[int], None],
+        policy: UrlPolicy | None,
     ) -> None:
         scheme = remote.url.partition("://")[0].lower()
         if scheme in {"http", "https"}:
-            self._attempt_http(remote, sink, options, on_size)
+            self._attempt_http(remote, sink, options, on_size, policy)
         else:
             self._attempt_fsspec(remote, sink, options, on_size)
 
@@ -256,6 +261,7 @@ class Transfer:
         sink: _Sink,
         options: DownloadOptions,
         on_size: Callable[[int], None],
+        policy: UrlPolicy | None,
     ) -> None:
         url = redact_url(remote.url)
         buffer_size = max(options.chunk_size, MIN_BUFFER)
@@ -266,6 +272,7 @@ class Transfer:
                 headers=remote.headers,
                 timeout=float(options.timeout),
                 verify=options.verify_ssl,
+                policy=policy,
             )
         except urllib3.exceptions.SSLError as exc:
             raise DownloadFailed(f"TLS error for {url}: {exc}", url=url) from exc

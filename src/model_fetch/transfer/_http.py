@@ -11,7 +11,7 @@ from __future__ import annotations
 import netrc
 import os
 import threading
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import unquote, urljoin, urlsplit
 
 import urllib3
@@ -21,6 +21,8 @@ from model_fetch.exceptions import DownloadFailed
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
+
+    from model_fetch.transfer._policy import UrlPolicy
 
 __all__ = ["HttpClient", "origin"]
 
@@ -156,6 +158,7 @@ class HttpClient:
         headers: Mapping[str, str] | None = None,
         timeout: float = 300.0,
         verify: bool = True,
+        policy: UrlPolicy | None = None,
     ) -> urllib3.BaseHTTPResponse:
         """Send a request and follow redirects safely; the body is not preloaded.
 
@@ -166,6 +169,8 @@ class HttpClient:
                 first origin only.
             timeout: Seconds for the connection and for each read.
             verify: Whether to verify TLS certificates.
+            policy: For URLs from untrusted requests: every hop is checked after DNS
+                resolution and the connection goes to the checked address.
 
         Returns:
             The final (non-redirect) response, streaming. The caller must ``release_conn()``.
@@ -185,16 +190,7 @@ class HttpClient:
         first_origin = origin(url)
         current = url
         for _hop in range(MAX_REDIRECTS + 1):
-            response = self._manager(current, verify).request(
-                method,
-                current,
-                headers=sent,
-                timeout=urllib3.Timeout(connect=timeout, read=timeout),
-                retries=False,
-                redirect=False,
-                preload_content=False,
-                decode_content=False,
-            )
+            response = self._send(method, current, sent, timeout, verify, policy)
             if response.status not in _REDIRECTS:
                 return response
             location = response.headers.get("Location")
@@ -216,6 +212,50 @@ class HttpClient:
         raise DownloadFailed(
             f"Too many redirects (over {MAX_REDIRECTS}) from {redact_url(url)}",
             url=redact_url(url),
+        )
+
+    def _send(
+        self,
+        method: str,
+        url: str,
+        headers: dict[str, str],
+        timeout: float,
+        verify: bool,
+        policy: UrlPolicy | None,
+    ) -> urllib3.BaseHTTPResponse:
+        manager = self._manager(url, verify)
+        common: dict[str, Any] = {
+            "timeout": urllib3.Timeout(connect=timeout, read=timeout),
+            "retries": False,
+            "redirect": False,
+            "preload_content": False,
+            "decode_content": False,
+        }
+        target = policy.check(url) if policy is not None else None
+        if target is None or self._proxy_for(url):
+            # Behind a proxy the proxy resolves the name; the check above still ran.
+            return manager.request(method, url, headers=headers, **common)
+        pool_kwargs: dict[str, Any] = {}
+        if target.scheme == "https":
+            pool_kwargs = {
+                "server_hostname": target.host,
+                "assert_hostname": target.host if verify else False,
+            }
+        pool = manager.connection_from_host(
+            target.address,
+            target.port,
+            target.scheme,
+            pool_kwargs=pool_kwargs,
+        )
+        default_port = {"http": 80, "https": 443}[target.scheme]
+        shown_host = f"[{target.host}]" if ":" in target.host else target.host
+        host_header = shown_host if target.port == default_port else f"{shown_host}:{target.port}"
+        return pool.urlopen(
+            method,
+            target.request_uri,
+            headers={**headers, "Host": host_header},
+            assert_same_host=False,
+            **common,
         )
 
     def close(self) -> None:
