@@ -367,7 +367,14 @@ class Downloader:
                 if plan.total_size is not None:
                     self.store.check_space(plan.total_size)
                 policy = url_policy if plan.source == "url" else None
-                record = self._fetch_and_commit(request, plan, listing, progress, cancel, policy)
+                record = self._fetch_and_commit(
+                    request,
+                    plan,
+                    listing=listing,
+                    progress=progress,
+                    cancel=cancel,
+                    policy=policy,
+                )
                 reused = False
             self._remember_ref(request, full)
         finally:
@@ -449,6 +456,7 @@ class Downloader:
         self,
         request: DownloadRequest,
         plan: Plan,
+        *,
         listing: tuple[str, ...],
         progress: Callable[[Progress], None] | None,
         cancel: threading.Event | None = None,

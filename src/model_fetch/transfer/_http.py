@@ -190,7 +190,14 @@ class HttpClient:
         first_origin = origin(url)
         current = url
         for _hop in range(MAX_REDIRECTS + 1):
-            response = self._send(method, current, sent, timeout, verify, policy)
+            response = self._send(
+                method=method,
+                url=current,
+                headers=sent,
+                timeout=timeout,
+                verify=verify,
+                policy=policy,
+            )
             if response.status not in _REDIRECTS:
                 return response
             location = response.headers.get("Location")
@@ -216,6 +223,7 @@ class HttpClient:
 
     def _send(
         self,
+        *,
         method: str,
         url: str,
         headers: dict[str, str],

@@ -4,8 +4,8 @@ Requests that arrive over HTTP may only name http and https URLs. By default, a 
 resolves to a private, loopback, link-local or otherwise non-global address is refused. The check
 runs after DNS resolution, the connection then goes to the address that was checked (so a second,
 different DNS answer cannot slip in), and it is repeated on every redirect hop. URLs are parsed
-with urllib3's own parser, the one that connects, so ``http://a\\@b/`` tricks cannot make the
-check and the connection disagree.
+with urllib3's own parser, the one that connects, and any backslash is refused outright, so the
+``http://evil<backslash>@good/`` trick cannot make the check and the connection disagree.
 """
 
 from __future__ import annotations
