@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 from typing import TYPE_CHECKING, Any, Final
 
@@ -114,7 +115,69 @@ def build_parser() -> argparse.ArgumentParser:
 
     cache = commands.add_parser("cache-info", help="show the store's size and contents")
     cache.add_argument("--json", action="store_true", help="print GET /cache-info JSON")
+    _add_serve(commands)
     return parser
+
+
+def _add_serve(commands: Any) -> None:
+    serve = commands.add_parser(
+        "serve",
+        help="run the REST API (extra 'http')",
+        description=(
+            "Serve the REST API with uvicorn in one process (jobs live in its memory). Binds "
+            "127.0.0.1 by default; a non-loopback address needs a token or "
+            "--allow-unauthenticated."
+        ),
+    )
+    serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=8000, help="port (default 8000)")
+    serve.add_argument("--token", help="bearer token required on every API route")
+    serve.add_argument("--token-file", metavar="PATH", help="read the bearer token from a file")
+    serve.add_argument(
+        "--allow-unauthenticated",
+        action="store_true",
+        help="allow binding a non-loopback address without a token",
+    )
+    serve.add_argument(
+        "--allowed-host",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="accept this Host header too (repeatable); loopback names are always accepted "
+        "when bound to loopback",
+    )
+    serve.add_argument(
+        "--allow-private-urls",
+        action="store_true",
+        help="let requests download from private, loopback and link-local addresses",
+    )
+    serve.add_argument(
+        "--allow-url",
+        action="append",
+        default=[],
+        metavar="HOST|PREFIX",
+        help="only allow download URLs on these hosts (or *.domain) or under these URL "
+        "prefixes (repeatable)",
+    )
+    serve.add_argument(
+        "--allow-insecure-tls",
+        action="store_true",
+        help="let requests ask for verify_ssl: false",
+    )
+    serve.add_argument(
+        "--max-concurrent-downloads",
+        type=int,
+        default=4,
+        metavar="N",
+        help="downloads that run at once (default 4); more wait in a queue",
+    )
+    serve.add_argument(
+        "--wait",
+        type=float,
+        default=2.0,
+        metavar="S",
+        help="seconds POST /model-download waits before answering 'started' (default 2)",
+    )
 
 
 def _print_json(data: Any) -> None:
@@ -277,12 +340,66 @@ def _cache_info(downloader: Downloader, args: argparse.Namespace) -> int:
     return 0
 
 
+def _read_token(args: argparse.Namespace) -> str | None:
+    if args.token:
+        return str(args.token)
+    if args.token_file:
+        try:
+            with open(args.token_file, encoding="utf-8") as handle:
+                token = handle.read().strip()
+        except OSError as exc:
+            raise InvalidRequest(f"cannot read --token-file: {exc}") from None
+        if not token:
+            raise InvalidRequest("--token-file is empty")
+        return token
+    return os.environ.get("MODEL_FETCH_API_TOKEN") or None
+
+
+def _serve(downloader: Downloader, args: argparse.Namespace) -> int:
+    try:
+        import uvicorn  # noqa: PLC0415 - the http extra is optional
+
+        from model_fetch.http import ServerSettings, create_app  # noqa: PLC0415
+    except ImportError as exc:
+        raise InvalidRequest(
+            f"serve needs the http extra: pip install 'model_fetch[http]' ({exc})"
+        ) from None
+    from model_fetch.http._settings import is_loopback_host  # noqa: PLC0415
+    from model_fetch.transfer import UrlPolicy  # noqa: PLC0415
+
+    token = _read_token(args)
+    if not token and not is_loopback_host(args.host) and not args.allow_unauthenticated:
+        raise InvalidRequest(
+            f"refusing to serve on {args.host} without a token: pass --token/--token-file, set "
+            "MODEL_FETCH_API_TOKEN, or --allow-unauthenticated",
+        )
+    settings = ServerSettings(
+        token=token,
+        bound_host=args.host,
+        allowed_hosts=tuple(args.allowed_host),
+        url_policy=UrlPolicy(
+            allow_private=args.allow_private_urls, allowlist=tuple(args.allow_url)
+        ),
+        allow_insecure_tls=args.allow_insecure_tls,
+        default_wait=args.wait,
+    )
+    app = create_app(downloader, settings)
+    print(
+        f"model-fetch serving {downloader.store.url} on http://{args.host}:{args.port}",
+        file=sys.stderr,
+    )
+    level = "warning" if args.quiet else ("debug" if args.verbose > 1 else "info")
+    uvicorn.run(app, host=args.host, port=args.port, workers=1, log_level=level)
+    return 0
+
+
 _COMMANDS: Final[dict[str, Callable[[Downloader, argparse.Namespace], int]]] = {
     "download": _download,
     "list": _list,
     "info": _info,
     "remove": _remove,
     "cache-info": _cache_info,
+    "serve": _serve,
 }
 
 
@@ -298,7 +415,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         from model_fetch._downloader import Downloader  # noqa: PLC0415 - fast --help
 
-        with Downloader(store=args.store) as downloader:
+        concurrency = getattr(args, "max_concurrent_downloads", 4)
+        with Downloader(store=args.store, max_concurrent_downloads=concurrency) as downloader:
             return _COMMANDS[args.command](downloader, args)
     except ModelFetchError as exc:
         print(f"model-fetch: error: {exc}", file=sys.stderr)

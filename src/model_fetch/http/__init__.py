@@ -1,0 +1,10 @@
+"""The REST API (extra ``http``): ``create_app(downloader)`` returns a FastAPI application.
+
+Serve it with ``model-fetch serve`` (uvicorn, one worker process: jobs live in the server's
+memory) or mount it in your own ASGI application.
+"""
+
+from model_fetch.http._app import create_app
+from model_fetch.http._settings import ServerSettings
+
+__all__ = ["ServerSettings", "create_app"]

@@ -1,0 +1,345 @@
+"""The FastAPI application: a thin layer over :class:`~model_fetch.Downloader` and its jobs.
+
+Routes parse, call the downloader, and render the contract's bodies; no business logic lives
+here. Every error is ``{"detail": "..."}`` with the status code of its error class.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import TYPE_CHECKING, Annotated, Any, Final
+
+from fastapi import APIRouter, Body, FastAPI, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+
+from model_fetch import __version__
+from model_fetch._log import get_logger
+from model_fetch._models import DownloadOptions, DownloadRequest
+from model_fetch._paths import validate_name
+from model_fetch.exceptions import (
+    DownloadInProgress,
+    InvalidRequest,
+    ModelFetchError,
+)
+from model_fetch.http._guard import Guard
+from model_fetch.http._schemas import (
+    CAPS,
+    CacheInfoBody,
+    CancelBody,
+    CompletedBody,
+    DownloadBody,
+    ErrorBody,
+    FailedBody,
+    HealthBody,
+    ModelInfoBody,
+    ModelsBody,
+    ProgressBody,
+    RemovalBody,
+    RemoveBody,
+    StartedBody,
+)
+from model_fetch.http._settings import ServerSettings
+
+if TYPE_CHECKING:
+    from model_fetch._downloader import Downloader
+    from model_fetch._jobs import DownloadJob
+    from model_fetch._models import RemovalResult
+
+__all__ = ["create_app"]
+
+log = get_logger(__name__)
+
+#: How long a forced removal waits for cancelled downloads to stop.
+_CANCEL_WAIT: Final = 30.0
+
+
+def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
+    descriptions = {
+        400: "Bad request: invalid parameters, or a Host header the server does not serve",
+        401: "Missing or wrong bearer token (when the server has one)",
+        404: "Not found",
+        409: "Conflict",
+        413: "Model too large for available storage",
+        415: "The body must be application/json",
+        500: "Internal server error, download or verification failure",
+    }
+    return {code: {"model": ErrorBody, "description": descriptions[code]} for code in codes}
+
+
+def _error_response(status: int, detail: str) -> JSONResponse:
+    return JSONResponse(status_code=status, content={"detail": detail})
+
+
+def _validation_message(exc: RequestValidationError) -> str:
+    parts = []
+    for error in exc.errors():
+        location = ".".join(str(item) for item in error.get("loc", ()) if item != "body")
+        message = str(error.get("msg", "invalid"))
+        parts.append(f"{location}: {message}" if location else message)
+    return "Invalid request: " + "; ".join(parts)
+
+
+def _to_request(body: DownloadBody, settings: ServerSettings) -> DownloadRequest:
+    options = body.options.model_dump(exclude_none=True) if body.options else {}
+    if options.get("verify_ssl") is False and not settings.allow_insecure_tls:
+        raise InvalidRequest(
+            "options.verify_ssl=false is refused: this server was not started with "
+            "--allow-insecure-tls",
+        )
+    metadata = body.metadata or {}
+    if len(json.dumps(metadata)) > CAPS["metadata_bytes"]:
+        raise InvalidRequest(f"metadata is larger than {CAPS['metadata_bytes']} bytes")
+    if body.download_url is not None:
+        settings.url_policy.check(body.download_url)
+    return DownloadRequest(
+        model_name=body.model_name,
+        version=body.version,
+        download_url=body.download_url,
+        source=body.source,
+        checksum=body.checksum,
+        force_download=body.force_download,
+        if_exists="error",
+        options=DownloadOptions.from_mapping(options),
+        metadata=metadata,
+    )
+
+
+def _job_entry(job: DownloadJob) -> dict[str, Any]:
+    entry: dict[str, Any] = {
+        "name": job.request.model_name,
+        "version": job.request.version,
+        "status": "loading" if not job.done else "failed",
+        "download_id": job.download_id,
+    }
+    if job.done and job.error is not None:
+        entry["error"] = str(job.error)
+    return entry
+
+
+def create_app(downloader: Downloader, settings: ServerSettings | None = None) -> FastAPI:
+    """Build the REST API over a downloader.
+
+    Args:
+        downloader: The downloader whose store and jobs the API serves.
+        settings: Security settings (token, allowed hosts, URL policy); defaults are safe:
+            no token (bind to loopback), only loopback Host headers, public URLs only.
+
+    Returns:
+        The FastAPI application. Jobs live in this process's memory: serve it with one worker.
+    """
+    settings = settings or ServerSettings()
+    app = FastAPI(
+        title="model_fetch",
+        version=__version__,
+        description=(
+            "Download, verify and install models; list, inspect and remove them. "
+            "Implements the model-download contract."
+        ),
+        docs_url=None,
+        redoc_url=None,
+    )
+    app.state.downloader = downloader
+    app.state.settings = settings
+    app.add_middleware(Guard, settings=settings)
+    app.add_exception_handler(RequestValidationError, _invalid)
+    app.add_exception_handler(ModelFetchError, _failed)
+    app.add_exception_handler(Exception, _unexpected)
+    app.include_router(_download_routes(downloader, settings))
+    app.include_router(_model_routes(downloader))
+    _document_errors_only_as_400(app)
+    return app
+
+
+async def _invalid(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)  # noqa: S101 - registered for this type only
+    return _error_response(400, _validation_message(exc))
+
+
+async def _failed(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, ModelFetchError)  # noqa: S101 - registered for this type only
+    return _error_response(exc.status_code, str(exc))
+
+
+async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
+    log.error("Unexpected error in the REST API", exc_info=exc)
+    return _error_response(500, "Internal server error")
+
+
+def _download_routes(downloader: Downloader, settings: ServerSettings) -> APIRouter:
+    router = APIRouter()
+
+    @router.post(
+        "/model-download",
+        summary="Download and install a model",
+        response_model=None,
+        responses={
+            200: {
+                "description": "Download completed (synchronously) or started",
+                "model": CompletedBody | StartedBody,
+            },
+            **_errors(400, 401, 404, 409, 413, 415, 500),
+        },
+    )
+    def model_download(
+        body: DownloadBody,
+        wait: Annotated[
+            float,
+            Query(ge=0, le=settings.max_wait, description="Seconds to wait before 'started'."),
+        ] = settings.default_wait,
+    ) -> JSONResponse:
+        request = _to_request(body, settings)
+        job = downloader.submit_request(request, url_policy=settings.url_policy)
+        job.wait(wait)
+        if job.status == "completed":
+            return JSONResponse(job.result().to_dict())
+        error = job.error
+        if job.done and error is not None:
+            raise error
+        return JSONResponse(job.started_body())
+
+    @router.get(
+        "/model-download/{download_id}/progress",
+        summary="Progress of a download",
+        response_model=None,
+        responses={
+            200: {
+                "description": "In progress, completed, or failed (cancelled: failed + cancelled)",
+                "model": ProgressBody | CompletedBody | FailedBody,
+            },
+            **_errors(400, 401, 404),
+        },
+    )
+    def download_progress(download_id: str) -> JSONResponse:
+        job = downloader.jobs.get(download_id)
+        if job is None:
+            return _error_response(404, f"Download '{download_id}' not found")
+        return JSONResponse(job.to_dict())
+
+    @router.delete(
+        "/model-download/{download_id}",
+        summary="Cancel a running download",
+        response_model=CancelBody,
+        responses=_errors(400, 401, 404, 409),
+    )
+    def cancel_download(download_id: str) -> JSONResponse:
+        job = downloader.jobs.get(download_id)
+        if job is None:
+            return _error_response(404, f"Download '{download_id}' not found")
+        if not job.cancel():
+            return _error_response(409, f"Download '{download_id}' already finished ({job.status})")
+        return JSONResponse(
+            {"status": "cancelled", "message": "Download cancelled", "download_id": download_id},
+        )
+
+    return router
+
+
+def _model_routes(downloader: Downloader) -> APIRouter:
+    router = APIRouter()
+
+    @router.get(
+        "/models",
+        summary="Installed models, downloads in flight and recent failures",
+        response_model=ModelsBody,
+        responses=_errors(400, 401),
+    )
+    def models() -> JSONResponse:
+        entries = _model_entries(downloader)
+        return JSONResponse({"models": entries, "total": len(entries)})
+
+    @router.get(
+        "/model-info/{model_name:path}",
+        summary="One installed model",
+        response_model=ModelInfoBody,
+        responses=_errors(400, 401, 404),
+    )
+    def model_info(
+        model_name: str,
+        version: Annotated[str | None, Query(max_length=200)] = None,
+    ) -> JSONResponse:
+        return JSONResponse(downloader.info(model_name, version).to_dict())
+
+    @router.delete(
+        "/model-remove/{model_name:path}",
+        summary="Remove installed versions",
+        response_model=RemovalBody,
+        responses=_errors(400, 401, 404, 409, 415),
+    )
+    def model_remove(
+        model_name: str,
+        version: Annotated[str, Query(min_length=1, max_length=200)] = "all",
+        force: Annotated[bool, Query()] = False,
+        body: Annotated[RemoveBody | None, Body()] = None,
+    ) -> JSONResponse:
+        if body is not None and not body.confirm:
+            raise InvalidRequest("confirm must be true to remove a model")
+        forced = force or (body is not None and body.force)
+        return JSONResponse(_remove(downloader, model_name, version, forced=forced).to_dict())
+
+    @router.get(
+        "/cache-info",
+        summary="Store size and contents",
+        response_model=CacheInfoBody,
+        responses=_errors(400, 401),
+    )
+    def cache_info() -> JSONResponse:
+        return JSONResponse(downloader.cache_info().to_dict())
+
+    @router.get("/health", summary="Liveness", response_model=HealthBody, responses=_errors(400))
+    def health() -> JSONResponse:
+        return JSONResponse({"status": "ok", "version": __version__})
+
+    return router
+
+
+def _model_entries(downloader: Downloader) -> list[dict[str, Any]]:
+    """Installed versions, then downloads in flight (loading) and recent failures (failed)."""
+    entries = [model.to_dict() for model in downloader.list_models()]
+    installed = {(entry["name"], entry["version"]) for entry in entries}
+    for job in downloader.jobs.jobs():
+        if not job.done or (
+            job.status == "failed"
+            and (job.request.model_name, job.request.version) not in installed
+        ):
+            entries.append(_job_entry(job))
+    return entries
+
+
+def _remove(
+    downloader: Downloader, model_name: str, version: str, *, forced: bool
+) -> RemovalResult:
+    """Remove, refusing (409) or first cancelling (force) downloads of the model in flight."""
+    name = validate_name(model_name)
+    in_flight = downloader.jobs.active_for(name, None if version == "all" else version)
+    if in_flight and not forced:
+        raise DownloadInProgress(
+            f"A download of model '{name}' is in progress; pass force=true to cancel it first",
+        )
+    for job in in_flight:
+        job.cancel()
+    deadline = time.monotonic() + _CANCEL_WAIT
+    for job in in_flight:
+        job.wait(max(0.0, deadline - time.monotonic()))
+    return downloader.remove(name, version)
+
+
+def _document_errors_only_as_400(app: FastAPI) -> None:
+    """Validation errors answer 400, so the OpenAPI must not promise FastAPI's default 422."""
+    original = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is not None:
+            return app.openapi_schema
+        schema = original()
+        for path_item in schema.get("paths", {}).values():
+            for operation in path_item.values():
+                responses = operation.get("responses", {})
+                responses.pop("422", None)
+        schema.get("components", {}).get("schemas", {}).pop("HTTPValidationError", None)
+        schema.get("components", {}).get("schemas", {}).pop("ValidationError", None)
+        app.openapi_schema = schema
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
