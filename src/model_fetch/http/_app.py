@@ -298,13 +298,16 @@ def _model_entries(downloader: Downloader) -> list[dict[str, Any]]:
     """Installed versions, then downloads in flight (loading) and recent failures (failed)."""
     entries = [model.to_dict() for model in downloader.list_models()]
     installed = {(entry["name"], entry["version"]) for entry in entries}
-    for job in downloader.jobs.jobs():
-        if not job.done or (
+    shown = [
+        job
+        for job in downloader.jobs.jobs()
+        if not job.done
+        or (
             job.status == "failed"
             and (job.request.model_name, job.request.version) not in installed
-        ):
-            entries.append(_job_entry(job))
-    return entries
+        )
+    ]
+    return entries + [_job_entry(job) for job in shown]
 
 
 def _remove(
