@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from model_fetch import ChecksumMismatch, Downloader, InvalidRequest, ModelNotFound
+from model_fetch import ChecksumMismatch, Downloader, ModelNotFound
 from support.helpers import payload
 from support.hfhub import HubFile, TestHub
 
@@ -116,7 +116,7 @@ def test_patterns_select_files_and_grow_the_install(
         "model.safetensors",
         "tokenizer/config.json",
     ]
-    with pytest.raises(InvalidRequest, match="matches"):
+    with pytest.raises(ModelNotFound, match="matches"):
         downloader.download(
             repo, commit, source="huggingface", options={"allow_patterns": ["*.gguf"]}
         )

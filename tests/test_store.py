@@ -253,7 +253,7 @@ def test_remove_and_info_validate_names(downloader: Downloader, name: str) -> No
 
 def test_layout_is_one_directory_per_version(downloader: Downloader, urls: dict[str, str]) -> None:
     """Names and versions with '/' map to single, distinct directories."""
-    pairs = [("a/b", "c"), ("a", "b/c"), ("a%2Fb", "c"), ("a", "b%2Fc")]
+    pairs = [("a/b", "c"), ("a", "b/c"), ("a", "b"), ("a.b", "c"), ("a", "b.c"), (".a", "b")]
     dirs = set()
     for name, version in pairs:
         result = downloader.download(name, version, download_url=urls["b"])

@@ -303,6 +303,7 @@ class Downloader:
             request: The validated request.
             url_policy: The URL policy for a request from an untrusted client.
         """
+        self.source(request.effective_source)  # an unknown source is a 400 now, not a failed job
         if request.if_exists == "error" and not request.force_download:
             existing = self._installed(request.model_name, request.version)
             if existing is not None and _covers(existing, request.options):
@@ -738,7 +739,7 @@ def _select(plan: Plan, options: DownloadOptions, keep: InstallRecord | None) ->
     kept = {file.path for file in keep.files} if keep is not None else set()
     chosen = [f for f in plan.files if options.selects(f.path)]
     if not chosen:
-        raise InvalidRequest(
+        raise ModelNotFound(
             f"No file of {plan.download_url!r} matches allow_patterns/ignore_patterns "
             f"({len(plan.files)} files available)",
         )

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from typing import NewType
+from typing import Final, NewType
 from urllib.parse import quote
 
 from model_fetch.exceptions import InvalidRequest
 
 __all__ = [
+    "NAME_PATTERN",
+    "VERSION_PATTERN",
     "ModelName",
     "RelPath",
     "Version",
@@ -34,6 +36,22 @@ MAX_NAME = 200
 MAX_VERSION = 200
 MAX_RELPATH = 1024
 MAX_DEPTH = 32
+
+#: The characters of a name or version segment. Names and versions are identifiers: no spaces,
+#: no separators but "/", nothing a shell, a URL or a filesystem treats specially.
+SEGMENT_CHARS: Final = "A-Za-z0-9._+=@,~-"
+_NO_DOT: Final = SEGMENT_CHARS.replace(".", "")
+# Any run of the characters except exactly "." and ".." (no look-ahead: JSON Schema and
+# pydantic's regex engine must read it too).
+_SEGMENT: Final = (
+    rf"(?:[{_NO_DOT}][{SEGMENT_CHARS}]{{0,{MAX_SEGMENT - 1}}}"
+    rf"|\.[{_NO_DOT}][{SEGMENT_CHARS}]{{0,{MAX_SEGMENT - 2}}}"
+    rf"|\.\.[{SEGMENT_CHARS}]{{1,{MAX_SEGMENT - 2}}})"
+)
+#: The whole rule for names, as a regular expression (the REST API's schema publishes it).
+NAME_PATTERN: Final = rf"^{_SEGMENT}(?:/{_SEGMENT})?$"
+#: The whole rule for versions (several "/" allowed, as in refs/pr/1).
+VERSION_PATTERN: Final = rf"^{_SEGMENT}(?:/{_SEGMENT}){{0,{MAX_DEPTH - 1}}}$"
 
 # Drive letters ("C:"), and the characters Windows refuses, have no place in a model's path.
 _DRIVE = re.compile(r"^[A-Za-z]:")
@@ -86,6 +104,10 @@ def validate_name(value: object) -> ModelName:
     if len(segments) > 2:  # noqa: PLR2004 - "org/name" is the deepest a name goes
         raise InvalidRequest(f"model_name {text!r} may contain at most one '/' (as in 'org/name')")
     _check_segments("model_name", text, segments)
+    if not re.match(NAME_PATTERN, text):
+        raise InvalidRequest(
+            f"model_name {text!r} may only contain letters, digits and . _ + = @ , ~ -",
+        )
     return ModelName(text)
 
 
@@ -104,6 +126,10 @@ def validate_version(value: object) -> Version:
     """
     text = _check_text("version", value, MAX_VERSION)
     _check_segments("version", text, text.split("/"))
+    if not re.match(VERSION_PATTERN, text):
+        raise InvalidRequest(
+            f"version {text!r} may only contain letters, digits, '/' and . _ + = @ , ~ -",
+        )
     return Version(text)
 
 

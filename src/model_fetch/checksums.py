@@ -19,7 +19,7 @@ from model_fetch.exceptions import InvalidRequest
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-__all__ = ["ALGORITHMS", "SOURCE_ALGORITHMS", "Checksum", "parse_checksum"]
+__all__ = ["ALGORITHMS", "CHECKSUM_PATTERN", "SOURCE_ALGORITHMS", "Checksum", "parse_checksum"]
 
 #: The supported algorithms and the length of their hex digests.
 ALGORITHMS: Final[dict[str, int]] = {
@@ -35,6 +35,12 @@ ALGORITHMS: Final[dict[str, int]] = {
 SOURCE_ALGORITHMS: Final[dict[str, int]] = {"git-blob-sha1": 40}
 
 _HEX = re.compile(r"[0-9a-f]+")
+
+#: The whole ``checksum`` syntax as a regular expression (the REST API's schema publishes it).
+CHECKSUM_PATTERN: Final = (
+    "^(?:(?:sha256:)?[0-9a-fA-F]{64}|sha512:[0-9a-fA-F]{128}|sha1:[0-9a-fA-F]{40}"
+    "|md5:[0-9a-fA-F]{32}|blake2b:[0-9a-fA-F]{128})$"
+)
 
 
 def _new(algorithm: str) -> Callable[[], hashlib._Hash]:
@@ -114,17 +120,16 @@ def parse_checksum(value: str | Checksum | None) -> Checksum | None:
         return value
     if not isinstance(value, str):
         raise InvalidRequest("checksum must be a string such as 'sha256:<64 hex>'")
-    text = value.strip()
+    text = value
     if not text:
-        return None
+        raise InvalidRequest("checksum must not be empty; leave it out to skip verification")
     if ":" in text:
         algorithm, _, digest = text.partition(":")
-        algorithm = algorithm.strip().lower()
         if algorithm not in ALGORITHMS:
             raise InvalidRequest(
                 f"Unsupported checksum algorithm {algorithm!r}; use one of {', '.join(ALGORITHMS)}",
             )
-        return Checksum(algorithm, digest.strip().lower())
+        return Checksum(algorithm, digest.lower())
     if len(text) == ALGORITHMS["sha256"]:
         return Checksum("sha256", text.lower())
     raise InvalidRequest(

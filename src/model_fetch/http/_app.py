@@ -10,14 +10,14 @@ import json
 import time
 from typing import TYPE_CHECKING, Annotated, Any, Final
 
-from fastapi import APIRouter, Body, FastAPI, Query, Request
+from fastapi import APIRouter, Body, FastAPI, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from model_fetch import __version__
 from model_fetch._log import get_logger
 from model_fetch._models import DownloadOptions, DownloadRequest
-from model_fetch._paths import validate_name
+from model_fetch._paths import NAME_PATTERN, VERSION_PATTERN, validate_name
 from model_fetch.exceptions import (
     DownloadInProgress,
     InvalidRequest,
@@ -50,6 +50,16 @@ if TYPE_CHECKING:
 __all__ = ["create_app"]
 
 log = get_logger(__name__)
+
+#: The longest a POST may ask to wait for completion, in seconds.
+MAX_WAIT: Final = 3600.0
+WaitSeconds = Annotated[
+    float,
+    Query(ge=0, le=MAX_WAIT, description="Seconds to wait for completion before 'started'."),
+]
+
+ModelNameParam = Annotated[str, Path(max_length=200, pattern=NAME_PATTERN)]
+VersionParam = Annotated[str, Query(min_length=1, max_length=200, pattern=VERSION_PATTERN)]
 
 #: How long a forced removal waits for cancelled downloads to stop.
 _CANCEL_WAIT: Final = 30.0
@@ -148,7 +158,7 @@ def create_app(downloader: Downloader, settings: ServerSettings | None = None) -
     app.add_exception_handler(Exception, _unexpected)
     app.include_router(_download_routes(downloader, settings))
     app.include_router(_model_routes(downloader))
-    _document_errors_only_as_400(app)
+    _refine_openapi(app, settings)
     return app
 
 
@@ -184,10 +194,7 @@ def _download_routes(downloader: Downloader, settings: ServerSettings) -> APIRou
     )
     def model_download(
         body: DownloadBody,
-        wait: Annotated[
-            float,
-            Query(ge=0, le=settings.max_wait, description="Seconds to wait before 'started'."),
-        ] = settings.default_wait,
+        wait: WaitSeconds = settings.default_wait,
     ) -> JSONResponse:
         request = _to_request(body, settings)
         job = downloader.submit_request(request, url_policy=settings.url_policy)
@@ -256,8 +263,8 @@ def _model_routes(downloader: Downloader) -> APIRouter:
         responses=_errors(400, 401, 404),
     )
     def model_info(
-        model_name: str,
-        version: Annotated[str | None, Query(max_length=200)] = None,
+        model_name: ModelNameParam,
+        version: VersionParam | None = None,
     ) -> JSONResponse:
         return JSONResponse(downloader.info(model_name, version).to_dict())
 
@@ -268,13 +275,11 @@ def _model_routes(downloader: Downloader) -> APIRouter:
         responses=_errors(400, 401, 404, 409, 415),
     )
     def model_remove(
-        model_name: str,
-        version: Annotated[str, Query(min_length=1, max_length=200)] = "all",
+        model_name: ModelNameParam,
+        version: VersionParam = "all",
         force: Annotated[bool, Query()] = False,
         body: Annotated[RemoveBody | None, Body()] = None,
     ) -> JSONResponse:
-        if body is not None and not body.confirm:
-            raise InvalidRequest("confirm must be true to remove a model")
         forced = force or (body is not None and body.force)
         return JSONResponse(_remove(downloader, model_name, version, forced=forced).to_dict())
 
@@ -328,14 +333,24 @@ def _remove(
     return downloader.remove(name, version)
 
 
-def _document_errors_only_as_400(app: FastAPI) -> None:
-    """Validation errors answer 400, so the OpenAPI must not promise FastAPI's default 422."""
+def _refine_openapi(app: FastAPI, settings: ServerSettings) -> None:
+    """Make /openapi.json say exactly what this server does.
+
+    Validation errors answer 400, so FastAPI's default 422 is removed; and a server without
+    ``--allow-insecure-tls`` documents ``verify_ssl`` as always true.
+    """
     original = app.openapi
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is not None:
             return app.openapi_schema
         schema = original()
+        if not settings.allow_insecure_tls:
+            options = schema.get("components", {}).get("schemas", {}).get("OptionsBody", {})
+            verify = options.get("properties", {}).get("verify_ssl")
+            if verify is not None:
+                verify["const"] = True
+                verify["description"] = "Always true: this server refuses unverified TLS."
         for path_item in schema.get("paths", {}).values():
             for operation in path_item.values():
                 responses = operation.get("responses", {})

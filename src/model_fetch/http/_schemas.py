@@ -11,6 +11,13 @@ from typing import Annotated, Any, Final, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, StrictStr
 
+from model_fetch._paths import NAME_PATTERN, VERSION_PATTERN
+from model_fetch.checksums import CHECKSUM_PATTERN
+
+#: Source names: the registry accepts any, but plugins and built-ins use this alphabet.
+SOURCE_PATTERN: Final = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
+URL_PATTERN: Final = r"^[hH][tT][tT][pP][sS]?://\S+$"
+
 __all__ = [
     "CAPS",
     "CacheInfoBody",
@@ -75,22 +82,23 @@ class OptionsBody(_Strict):
     verify_ssl: StrictBool = True
     extract_after_download: StrictBool = True
     cleanup_temp_files: StrictBool = True
-    allow_patterns: list[Pattern] | None = Field(None, max_length=CAPS["patterns"])
+    allow_patterns: list[Pattern] | None = Field(None, min_length=1, max_length=CAPS["patterns"])
     ignore_patterns: list[Pattern] | None = Field(None, max_length=CAPS["patterns"])
 
 
 class DownloadBody(_Strict):
     """The body of ``POST /model-download``."""
 
-    model_name: StrictStr = Field(min_length=1, max_length=200)
-    version: StrictStr = Field("latest", min_length=1, max_length=200)
+    model_name: StrictStr = Field(min_length=1, max_length=200, pattern=NAME_PATTERN)
+    version: StrictStr = Field("latest", min_length=1, max_length=200, pattern=VERSION_PATTERN)
     download_url: StrictStr | None = Field(
         None,
         min_length=1,
         max_length=CAPS["download_url_length"],
+        pattern=URL_PATTERN,
     )
-    source: StrictStr = Field("default", min_length=1, max_length=64)
-    checksum: StrictStr | None = Field(None, max_length=200)
+    source: StrictStr = Field("default", pattern=SOURCE_PATTERN)
+    checksum: StrictStr | None = Field(None, pattern=CHECKSUM_PATTERN)
     force_download: StrictBool = False
     options: OptionsBody | None = None
     metadata: dict[str, Any] | None = None
@@ -99,7 +107,7 @@ class DownloadBody(_Strict):
 class RemoveBody(_Strict):
     """The optional body of ``DELETE /model-remove/{model_name}``."""
 
-    confirm: StrictBool = True
+    confirm: Literal[True] = True
     force: StrictBool = False
 
 

@@ -37,8 +37,7 @@ class ServerSettings:
         url_policy: Which download URLs requests may name (SSRF defence).
         allow_insecure_tls: Whether requests may ask for ``verify_ssl: false``.
         default_wait: Seconds ``POST /model-download`` waits for completion before it answers
-            ``started`` (the ``wait`` query parameter overrides it).
-        max_wait: The largest ``wait`` a request may ask for.
+            ``started`` (the ``wait`` query parameter overrides it, up to 3600).
     """
 
     token: str | None = None
@@ -46,8 +45,10 @@ class ServerSettings:
     allowed_hosts: tuple[str, ...] = ()
     url_policy: UrlPolicy = attrs.field(factory=UrlPolicy)
     allow_insecure_tls: bool = False
-    default_wait: float = 2.0
-    max_wait: float = 3600.0
+    default_wait: float = attrs.field(
+        default=2.0,
+        validator=attrs.validators.and_(attrs.validators.ge(0.0), attrs.validators.le(3600.0)),
+    )
 
     def host_allowed(self, host_header: str) -> bool:
         """Whether a request's Host header names this server."""

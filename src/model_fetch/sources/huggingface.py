@@ -97,7 +97,7 @@ class HuggingFaceSource:
                     f"The Hub gave no commit for {repo_id!r} at {request.version!r}"
                 )
             entries = list(api.list_repo_tree(repo_id, revision=commit, recursive=True))
-        except (hf_errors.HfHubHTTPError, OSError) as exc:
+        except (hf_errors.HfHubHTTPError, hf_errors.HFValidationError, OSError) as exc:
             raise _translate(exc, repo_id, request.version, endpoint) from exc
         if getattr(info, "gated", False) and not token:
             raise ModelNotFound(
@@ -151,6 +151,12 @@ def _translate(exc: Exception, repo_id: str, version: str, endpoint: str) -> Mod
     from huggingface_hub import errors as hf_errors  # noqa: PLC0415 - optional dependency
 
     facts = {"model_name": repo_id, "version": version}
+    if isinstance(exc, hf_errors.HFValidationError):
+        return ModelNotFound(
+            f"Model '{repo_id}' not found in repository: it is not a valid Hugging Face repo id "
+            f"({exc})",
+            **facts,
+        )
     if isinstance(exc, hf_errors.GatedRepoError):
         return ModelNotFound(
             f"Model '{repo_id}' is gated on the Hugging Face Hub: {_TOKEN_HINT}", **facts
