@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from model_fetch._config import ENVIRONMENT_VARIABLES
+from model_fetch.cli import render_reference
 from model_fetch.exceptions import ERROR_TABLE
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
@@ -26,3 +27,8 @@ def test_every_error_class_is_documented() -> None:
             continue
         row = next(line for line in text.splitlines() if line.startswith(f"| `{cls.__name__}`"))
         assert f"| {status} | {exit_code} |" in row, row
+
+
+def test_cli_reference_is_generated_from_the_parser() -> None:
+    """docs/cli.md is exactly what the parser prints (regenerate with render_reference())."""
+    assert (DOCS / "cli.md").read_text() == render_reference()

@@ -180,6 +180,44 @@ def _add_serve(commands: Any) -> None:
     )
 
 
+def render_reference() -> str:
+    """Render the CLI reference (docs/cli.md) from the parser itself, so it cannot drift."""
+    previous = os.environ.get("COLUMNS")
+    os.environ["COLUMNS"] = "100"
+    try:
+        parser = build_parser()
+        sections = [
+            "# Command-line reference",
+            "",
+            (
+                "Generated from the argument parser (`model_fetch.cli.render_reference()`); a test "
+                "keeps this page identical to `model-fetch --help` and each command's `--help`."
+            ),
+            "",
+            "## model-fetch",
+            "",
+            "```text",
+            parser.format_help().rstrip(),
+            "```",
+        ]
+        for action in parser._subparsers._group_actions if parser._subparsers else []:  # noqa: SLF001
+            for name, sub in getattr(action, "choices", {}).items():
+                sections += [
+                    "",
+                    f"## model-fetch {name}",
+                    "",
+                    "```text",
+                    sub.format_help().rstrip(),
+                    "```",
+                ]
+        return "\n".join(sections) + "\n"
+    finally:
+        if previous is None:
+            os.environ.pop("COLUMNS", None)
+        else:
+            os.environ["COLUMNS"] = previous
+
+
 def _print_json(data: Any) -> None:
     print(json.dumps(data, indent=2))
 
