@@ -63,6 +63,10 @@ ENVIRONMENT_VARIABLES: Final[dict[str, tuple[str, str]]] = {
         "https://huggingface.co / unset",
         "The Hugging Face Hub to use and the token sent to it (only to its own origin).",
     ),
+    "MODEL_FETCH_API_TOKEN": (
+        "unset (no token)",
+        "A bearer token `model-fetch serve` requires on every route but /health.",
+    ),
     "HTTPS_PROXY / HTTP_PROXY / NO_PROXY": (
         "unset",
         "Proxies for http(s) downloads, as curl and requests read them (lower case works too).",
