@@ -172,3 +172,14 @@ def test_interrupt_exits_130_and_installs_nothing(store: Path, server: FileServe
     assert not staging.exists() or list(staging.iterdir()) == []
     # The lock is free: the same download now goes through at once.
     assert run(store, "download", "slow", "--url", server.url("/slow.bin")).returncode == 0
+
+
+def test_verify_command(store: Path, url: str) -> None:
+    """`model-fetch verify` exits 0 for an intact model and 1 for a changed one."""
+    done = run(store, "download", "tiny", "--version", "v1", "--url", url, "--json")
+    assert done.returncode == 0, done.stderr
+    assert run(store, "verify", "tiny").returncode == 0
+    Path(json.loads(done.stdout)["file_path"]).write_bytes(b"tampered")
+    broken = run(store, "verify", "tiny", "--json")
+    assert broken.returncode == 1
+    assert json.loads(broken.stdout)["status"] == "corrupted"

@@ -261,3 +261,20 @@ def test_layout_is_one_directory_per_version(downloader: Downloader, urls: dict[
         assert Path(result.directory).parent.parent.parent == downloader.store.root / Path("models")
     assert len(dirs) == len(pairs)
     assert os.path.isdir(downloader.store.root)
+
+
+def test_verify_detects_changed_and_missing_files(
+    downloader: Downloader, urls: dict[str, str]
+) -> None:
+    """verify() re-hashes installed files against the install record."""
+    result = downloader.download("m", "v1", download_url=urls["a"])
+    assert downloader.verify("m").ok
+    path = Path(result.file_path)
+    with path.open("r+b") as handle:
+        handle.write(b"X")
+    changed = downloader.verify("m", "v1")
+    assert not changed.ok
+    assert changed.mismatched[0]["path"] == "a.bin"
+    assert changed.to_dict()["status"] == "corrupted"
+    path.unlink()
+    assert downloader.verify("m").missing == ("a.bin",)

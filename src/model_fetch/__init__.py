@@ -22,6 +22,7 @@ from model_fetch._models import (
     Progress,
     RemoteFile,
     RemovalResult,
+    VerifyResult,
 )
 from model_fetch.checksums import Checksum, parse_checksum
 from model_fetch.exceptions import (
@@ -72,6 +73,7 @@ __all__ = [
     "SourceContext",
     "SystemClock",
     "UnknownSource",
+    "VerifyResult",
     "__version__",
     "available_sources",
     "parse_checksum",

@@ -31,6 +31,7 @@ from model_fetch._models import (
     Progress,
     RemoteFile,
     RemovalResult,
+    VerifyResult,
 )
 from model_fetch._paths import validate_name, validate_version
 from model_fetch._progress import ProgressTracker
@@ -694,6 +695,45 @@ class Downloader:
             freed_bytes=freed,
             removed_at=dt.datetime.now(dt.UTC),
             remaining_versions=remaining,
+        )
+
+    def verify(self, name: str, version: str | None = None) -> VerifyResult:
+        """Re-hash an installed version's files and compare them with its install record.
+
+        Args:
+            name: The model's name.
+            version: The version (the newest installed when None).
+
+        Raises:
+            InvalidRequest: The name or version is malformed.
+            ModelNotFound: That model or version is not installed.
+        """
+        info = self.info(name, version)
+        record = self.store.read_record(info.name, info.version)
+        if record is None:  # removed between the two reads
+            raise ModelNotFound(f"Model '{info.name}' version '{info.version}' is not installed")
+        missing: list[str] = []
+        mismatched: list[dict[str, Any]] = []
+        for file in record.files:
+            actual = self.store.hash_file(record, file.path)
+            if actual is None:
+                missing.append(file.path)
+            elif actual != (file.size, file.sha256):
+                mismatched.append(
+                    {
+                        "path": file.path,
+                        "expected_size": file.size,
+                        "actual_size": actual[0],
+                        "expected_sha256": file.sha256,
+                        "actual_sha256": actual[1],
+                    },
+                )
+        return VerifyResult(
+            model_name=record.name,
+            version=record.version,
+            checked_files=len(record.files),
+            missing=tuple(missing),
+            mismatched=tuple(mismatched),
         )
 
     def cache_info(self) -> CacheInfo:

@@ -41,6 +41,7 @@ __all__ = [
     "RemoteFile",
     "RemovalResult",
     "Stage",
+    "VerifyResult",
 ]
 
 MIB: Final = 1024 * 1024
@@ -688,4 +689,40 @@ class CacheInfo:
                 "partial_downloads": self.partial_downloads,
                 "completed_downloads": self.completed_downloads,
             },
+        }
+
+
+@attrs.frozen(kw_only=True)
+class VerifyResult:
+    """The outcome of re-checking an installed version against its install record.
+
+    Attributes:
+        model_name: The model's name.
+        version: The version checked.
+        checked_files: How many files were re-hashed.
+        missing: Files the record lists that are gone.
+        mismatched: Files whose size or sha256 no longer match, as
+            ``{"path", "expected_sha256", "actual_sha256", "expected_size", "actual_size"}``.
+    """
+
+    model_name: str
+    version: str
+    checked_files: int
+    missing: tuple[str, ...]
+    mismatched: tuple[dict[str, Any], ...]
+
+    @property
+    def ok(self) -> bool:
+        """Whether every file is present and intact."""
+        return not self.missing and not self.mismatched
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the result as JSON."""
+        return {
+            "model_name": self.model_name,
+            "version": self.version,
+            "status": "ok" if self.ok else "corrupted",
+            "checked_files": self.checked_files,
+            "missing": list(self.missing),
+            "mismatched": [dict(item) for item in self.mismatched],
         }

@@ -113,6 +113,16 @@ def build_parser() -> argparse.ArgumentParser:
     remove.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     remove.add_argument("--json", action="store_true", help="print the result as JSON")
 
+    verify = commands.add_parser(
+        "verify",
+        help="re-check an installed model against its install record",
+        description="Re-hash every installed file and compare it with the install record. "
+        "Exits 1 when a file is missing or changed.",
+    )
+    verify.add_argument("name", metavar="NAME")
+    verify.add_argument("--version", dest="model_version", metavar="V", help="default: newest")
+    verify.add_argument("--json", action="store_true", help="print the result as JSON")
+
     cache = commands.add_parser("cache-info", help="show the store's size and contents")
     cache.add_argument("--json", action="store_true", help="print GET /cache-info JSON")
     _add_serve(commands)
@@ -360,6 +370,21 @@ def _remove(downloader: Downloader, args: argparse.Namespace) -> int:
     return 0
 
 
+def _verify(downloader: Downloader, args: argparse.Namespace) -> int:
+    result = downloader.verify(args.name, args.model_version)
+    if args.json:
+        _print_json(result.to_dict())
+    elif result.ok:
+        print(f"{result.model_name} {result.version}: {result.checked_files} file(s) intact")
+    else:
+        print(f"{result.model_name} {result.version}: CORRUPTED", file=sys.stderr)
+        for path in result.missing:
+            print(f"  missing: {path}", file=sys.stderr)
+        for item in result.mismatched:
+            print(f"  changed: {item['path']}", file=sys.stderr)
+    return 0 if result.ok else 1
+
+
 def _cache_info(downloader: Downloader, args: argparse.Namespace) -> int:
     data = downloader.cache_info().to_dict()
     if args.json:
@@ -437,6 +462,7 @@ _COMMANDS: Final[dict[str, Callable[[Downloader, argparse.Namespace], int]]] = {
     "info": _info,
     "remove": _remove,
     "cache-info": _cache_info,
+    "verify": _verify,
     "serve": _serve,
 }
 

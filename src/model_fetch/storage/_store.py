@@ -264,6 +264,20 @@ class Store:
                 return False
         return True
 
+    def hash_file(self, record: InstallRecord, rel: str) -> tuple[int, str] | None:
+        """Return (size, sha256) of one installed file, or None if it is missing."""
+        path = self._join_rel(self.generation_dir(record), rel)
+        digest = hashlib.sha256()
+        size = 0
+        try:
+            with self.fs.open(path, "rb") as handle:
+                while chunk := handle.read(1 << 20):
+                    digest.update(chunk)
+                    size += len(chunk)
+        except (FileNotFoundError, IsADirectoryError):
+            return None
+        return size, digest.hexdigest()
+
     def iter_records(self) -> Iterator[InstallRecord]:
         """Yield every install record in the store (unordered)."""
         models = self._join("models")
