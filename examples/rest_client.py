@@ -106,8 +106,7 @@ class ModelDownloadClient:
         self._headers = {"Accept": "application/json"}
         if token:
             self._headers["Authorization"] = f"Bearer {token}"
-        self._local = threading.local()
-        self._sessions: list[requests.Session] = []
+        self._sessions: dict[int, requests.Session] = {}
         self._lock = threading.Lock()
 
     # -- plumbing ------------------------------------------------------------------------
@@ -127,20 +126,25 @@ class ModelDownloadClient:
 
     def close(self) -> None:
         """Close the sessions of every thread that used this client."""
+        self._release(None)
+
+    def _release(self, threads: set[int] | None) -> None:
+        """Close the sessions of these threads (all when None)."""
         with self._lock:
-            sessions, self._sessions = self._sessions, []
+            idents = set(self._sessions) if threads is None else threads & set(self._sessions)
+            sessions = [self._sessions.pop(ident) for ident in idents]
         for session in sessions:
             session.close()
-        self._local = threading.local()
 
     def _session(self) -> requests.Session:
-        session: requests.Session | None = getattr(self._local, "session", None)
-        if session is None:
-            session = requests.Session()
-            session.headers.update(self._headers)
-            self._local.session = session
-            with self._lock:
-                self._sessions.append(session)
+        """This thread's session (a Session must not be shared between threads)."""
+        ident = threading.get_ident()
+        with self._lock:
+            session = self._sessions.get(ident)
+            if session is None:
+                session = requests.Session()
+                session.headers.update(self._headers)
+                self._sessions[ident] = session
         return session
 
     def _url(self, path: str) -> str:
@@ -323,18 +327,23 @@ class ModelDownloadClient:
         if len(set(names)) != len(names):
             raise ValueError("model names in a batch must be distinct")
         results: dict[str, dict[str, Any]] = {}
-        with concurrent.futures.ThreadPoolExecutor(
-            max_workers=max_concurrent, thread_name_prefix="model-download"
-        ) as pool:
-            futures = {
-                pool.submit(self._download_one, config): name
-                for config, name in zip(models, names, strict=True)
-            }
-            for future in concurrent.futures.as_completed(futures):
-                results[futures[future]] = future.result()
+        workers: set[int] = set()
+        try:
+            with concurrent.futures.ThreadPoolExecutor(
+                max_workers=max_concurrent, thread_name_prefix="model-download"
+            ) as pool:
+                futures = {
+                    pool.submit(self._download_one, config, workers): name
+                    for config, name in zip(models, names, strict=True)
+                }
+                for future in concurrent.futures.as_completed(futures):
+                    results[futures[future]] = future.result()
+        finally:
+            self._release(workers)  # the pool's threads are gone: close their sessions
         return {name: results[name] for name in names}
 
-    def _download_one(self, config: Mapping[str, Any]) -> dict[str, Any]:
+    def _download_one(self, config: Mapping[str, Any], workers: set[int]) -> dict[str, Any]:
+        workers.add(threading.get_ident())
         try:
             return self.download_model(**config)
         except ModelDownloadError as exc:
@@ -465,7 +474,10 @@ class ProgressBar:
         if isinstance(progress, dict):
             self._draw(progress)
         elif status == "completed":
-            self._draw({"percentage": 100.0, "current_stage": "completed"})
+            seconds = float(body.get("download_duration_seconds") or 0.0)
+            size = float(body.get("file_size_mb") or 0.0)
+            speed = size / seconds if seconds > 0 else 0.0
+            self._draw({"percentage": 100.0, "speed_mbps": speed, "current_stage": "completed"})
         if status in FINAL_STATUSES:
             self.finish()
 
@@ -591,6 +603,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         except requests.RequestException as exc:
             print(f"error: cannot reach {args.url}: {exc}", file=sys.stderr)
             return 1
+        except KeyboardInterrupt:
+            print("Interrupted", file=sys.stderr)
+            return 130
     print(json.dumps(result, indent=2))
     return 0
 

@@ -258,6 +258,7 @@ def test_batch_of_three_with_two_at_a_time(rest: RestServer, server: FileServer)
         assert list(results) == names
         assert {result["status"] for result in results.values()} == {"completed"}
         assert client.peak == 2
+        assert set(client._sessions) <= {threading.get_ident()}  # pool sessions closed
         for name in names:
             assert client.verify_download(name, "v1")
         assert not client.verify_download("batch-a", "v2")

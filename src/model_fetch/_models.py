@@ -133,6 +133,8 @@ class DownloadOptions:
         allow_patterns: model_fetch extra: install only files matching one of these globs
             (``fnmatch``; ``*`` matches across ``/``), as huggingface_hub's snapshot_download.
         ignore_patterns: model_fetch extra: skip files matching one of these globs.
+        allow_torchscript: model_fetch extra (library and CLI only): let the readiness check
+            load TorchScript archives with ``torch.jit.load``, which runs their code.
     """
 
     chunk_size: int = attrs.field(default=8192, validator=_strict_int("chunk_size", 1, 1 << 26))
@@ -155,6 +157,10 @@ class DownloadOptions:
         default=None,
         converter=_to_patterns,
         validator=_patterns("ignore_patterns"),
+    )
+
+    allow_torchscript: bool = attrs.field(
+        default=False, validator=_strict_bool("allow_torchscript")
     )
 
     def selects(self, path: str) -> bool:
@@ -189,8 +195,16 @@ class DownloadOptions:
         return cls(**options)
 
     def to_dict(self) -> dict[str, Any]:
-        """Return the options as the contract's JSON object."""
-        return attrs.asdict(self)
+        """Return the options as JSON: the contract's keys, plus model_fetch's extras when set."""
+        data = attrs.asdict(self)
+        if not data["allow_torchscript"]:
+            del data["allow_torchscript"]
+        for key in ("allow_patterns", "ignore_patterns"):
+            if data[key] is None:
+                del data[key]
+            else:
+                data[key] = list(data[key])
+        return data
 
 
 def _to_options(value: DownloadOptions | dict[str, Any] | None) -> DownloadOptions:
