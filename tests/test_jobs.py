@@ -165,3 +165,20 @@ def test_close_cancels_running_jobs(store: Path, slow_url: str) -> None:
     dl.close()
     assert job.status == "cancelled"
     assert Downloader(store=store).list_models() == []
+
+
+def test_cancel_interrupts_a_stalled_read(store: Path, server: FileServer) -> None:
+    """Cancelling a download whose server went silent takes effect at once, not at the timeout."""
+    server.add_file("/stall.bin", DATA)
+    server.queue("/stall.bin", Fault(stall_after=100_000))
+    with Downloader(store=store) as dl:
+        job = dl.submit("m", "v1", download_url=server.url("/stall.bin"), options={"timeout": 60})
+        wait_until(lambda: job.progress.downloaded_bytes > 0)
+        time.sleep(0.2)
+        started = time.monotonic()
+        assert job.cancel()
+        with pytest.raises(DownloadCancelled):
+            job.result(10)
+        assert time.monotonic() - started < 5
+        again = dl.submit("m", "v1", download_url=server.url("/stall.bin"))
+        assert again.result(30).size_bytes == len(DATA)

@@ -278,3 +278,9 @@ def test_verify_detects_changed_and_missing_files(
     assert changed.to_dict()["status"] == "corrupted"
     path.unlink()
     assert downloader.verify("m").missing == ("a.bin",)
+
+
+def test_cache_info_capacity_adds_up(downloader: Downloader) -> None:
+    """used + available == total, so cache_usage_percentage means what df's Use% means."""
+    info = downloader.cache_info()
+    assert info.used_bytes + info.available_bytes == info.total_bytes

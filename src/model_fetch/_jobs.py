@@ -17,7 +17,7 @@ from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, Final, Literal
 
-from model_fetch._cancel import check_cancelled
+from model_fetch._cancel import CancelEvent, check_cancelled
 from model_fetch._log import get_logger, redact_url
 from model_fetch._models import MIB, Progress, iso_timestamp
 from model_fetch.exceptions import (
@@ -40,6 +40,8 @@ JobStatus = Literal["started", "downloading", "completed", "failed", "cancelled"
 
 #: How many finished jobs are kept for clients to read their final state.
 KEEP_FINISHED: Final = 512
+#: How long a new request waits for a cancelled download of the same version to stop.
+_STOPPING_WAIT: Final = 10.0
 #: How long a finished job is kept, in seconds.
 KEEP_SECONDS: Final = 3600.0
 
@@ -72,7 +74,7 @@ class _Work:
         self.request = request
         self.policy = policy
         self.key = _request_key(request)
-        self.cancel_event = threading.Event()
+        self.cancel_event = CancelEvent()
         self.done = threading.Event()
         self.plan_known = threading.Event()
         self.lock = threading.Lock()
@@ -326,31 +328,51 @@ class JobManager:
             policy: The URL policy for an untrusted request (the REST API passes one).
         """
         key = _request_key(request)
-        with self._lock:
-            self._prune()
-            work = self._active.get(key)
-            if work is not None and not work.cancel_event.is_set() and work.policy == policy:
-                job = DownloadJob(work, request)
-                with work.lock:
+        deadline = time.monotonic() + _STOPPING_WAIT
+        while True:
+            with self._lock:
+                self._prune()
+                work = self._active.get(key)
+                if work is not None and not work.cancel_event.is_set() and work.policy == policy:
+                    job = DownloadJob(work, request)
+                    with work.lock:
+                        work.members.append(job)
+                    self._jobs[job.download_id] = job
+                    return job
+                conflict = self._conflict(request)
+                if conflict is None:
+                    work = _Work(request, policy)
+                    job = DownloadJob(work, request)
                     work.members.append(job)
-                self._jobs[job.download_id] = job
-                return job
-            for other in self._active.values():
-                same_model = other.request.model_name == request.model_name
-                if same_model and other.request.version == request.version:
+                    self._active[key] = work
+                    self._jobs[job.download_id] = job
+                    break
+                if not conflict.cancel_event.is_set():
                     raise DownloadInProgress(
                         f"A different download of model '{request.model_name}' version "
                         f"'{request.version}' is in progress",
                         model_name=request.model_name,
                         version=request.version,
                     )
-            work = _Work(request, policy)
-            job = DownloadJob(work, request)
-            work.members.append(job)
-            self._active[key] = work
-            self._jobs[job.download_id] = job
+            # A cancelled download of the same version is still cleaning up: let it finish.
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or not conflict.done.wait(remaining):
+                raise DownloadInProgress(
+                    f"A cancelled download of model '{request.model_name}' version "
+                    f"'{request.version}' is still stopping; try again shortly",
+                    model_name=request.model_name,
+                    version=request.version,
+                )
         self._pool.submit(self._run, work)
         return job
+
+    def _conflict(self, request: DownloadRequest) -> _Work | None:
+        """Work in flight for the same (name, version), if any (lock held)."""
+        for other in self._active.values():
+            same_model = other.request.model_name == request.model_name
+            if same_model and other.request.version == request.version:
+                return other
+        return None
 
     def _run(self, work: _Work) -> None:
         try:

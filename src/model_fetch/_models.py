@@ -653,7 +653,8 @@ class CacheInfo:
 
     Attributes:
         cache_directory: The store root.
-        total_bytes: Capacity: the quota if one is set, else the size of the disk (0 if unknown).
+        total_bytes: Capacity: the quota if one is set, else the disk's used plus available
+            bytes (space reserved for root is neither), 0 if unknown.
         used_bytes: Capacity in use (the store's size under a quota, else the disk's used bytes).
         available_bytes: Capacity left.
         models: Installed versions.

@@ -510,7 +510,9 @@ class Store:
             while not os.path.exists(probe):
                 probe = os.path.dirname(probe)
             usage = shutil.disk_usage(probe)
-            return usage.total, usage.used, usage.free
+            # Space reserved for root (or held by the VM's thin provisioning) is neither used
+            # nor available to us; leaving it out keeps used + available == total, as df's Use%.
+            return usage.used + usage.free, usage.used, usage.free
         return 0, 0, 0
 
     def available(self) -> int | None:

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Final
 import attrs
 import urllib3
 
-from model_fetch._cancel import check_cancelled
+from model_fetch._cancel import check_cancelled, on_cancel
 from model_fetch._log import get_logger, redact_url
 from model_fetch.exceptions import (
     DownloadFailed,
@@ -87,7 +87,7 @@ class _Sink:
         cancel: threading.Event | None = None,
     ) -> None:
         self.fd = fd
-        self._cancel = cancel
+        self.cancel = cancel
         self.sha256 = hashlib.sha256()
         # One hasher per algorithm; sha256 is always computed for the install record.
         self.hashers = {"sha256": self.sha256}
@@ -103,7 +103,7 @@ class _Sink:
         self._reserve = reserve
 
     def write(self, data: bytes | memoryview, *, already_written: bool = False) -> None:
-        check_cancelled(self._cancel)
+        check_cancelled(self.cancel)
         size = len(data)
         self._reserve(self.position + size)
         for hasher in self.hashers.values():
@@ -213,6 +213,7 @@ class Transfer:
                     last_position = sink.position
                 os.fsync(fd)
             except _Retryable as exc:
+                check_cancelled(cancel)
                 if attempt > options.retry_count:
                     raise DownloadFailed(
                         f"Download failed after {attempt} attempt{'s' * (attempt > 1)}: "
@@ -291,11 +292,13 @@ class Transfer:
                     )
                 on_size(length)
             try:
-                while True:
-                    data = response.read1(buffer_size)
-                    if not data:
-                        break
-                    sink.write(data)
+                # A cancel shuts the socket, so even a read blocked on a silent server returns.
+                with on_cancel(sink.cancel, response.shutdown):
+                    while True:
+                        data = response.read1(buffer_size)
+                        if not data:
+                            break
+                        sink.write(data)
             except urllib3.exceptions.HTTPError as exc:
                 raise _Retryable(
                     f"connection lost after {sink.position} bytes: {_reason(exc)}"
