@@ -495,15 +495,23 @@ class Downloader:
             tracker.stage("verifying")
             check_cancelled(cancel)
             tracker.stage("installing")
+            from model_fetch.install._step import install_step  # noqa: PLC0415 - lazy: checks
+
+            outcome = install_step(staging, records, request.options)
+            check_cancelled(cancel)
+            self.store.check_quota()
             record = make_record(
                 name=request.model_name,
                 version=plan.version,
                 source=plan.source,
                 download_url=redact_url(plan.download_url),
-                files=records,
+                files=list(outcome.files),
                 metadata=request.metadata,
                 checksum_verified=verified,
                 listing=listing,
+                readiness=outcome.readiness.to_dict(),
+                ready=outcome.readiness.ready,
+                archives=outcome.archives,
             )
             committed = self.store.commit(staging, record)
         except BaseException:

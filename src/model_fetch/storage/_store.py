@@ -77,6 +77,8 @@ class InstallRecord:
         primary: The main file's relative path (None for a multi-file model).
         listing: Every file path the source listed, before allow/ignore patterns (None in
             records that predate it).
+        archives: Downloaded archives kept beside their extracted files
+            (``cleanup_temp_files=false``).
     """
 
     name: str
@@ -93,6 +95,7 @@ class InstallRecord:
     generation: str
     primary: str | None
     listing: tuple[str, ...] | None = None
+    archives: tuple[str, ...] = ()
 
     @property
     def size(self) -> int:
@@ -117,6 +120,7 @@ class InstallRecord:
             "generation": self.generation,
             "primary": self.primary,
             "listing": list(self.listing) if self.listing is not None else None,
+            "archives": list(self.archives),
         }
 
     @classmethod
@@ -150,6 +154,7 @@ class InstallRecord:
                 generation=str(data["generation"]),
                 primary=data.get("primary"),
                 listing=tuple(str(p) for p in data["listing"]) if data.get("listing") else None,
+                archives=tuple(str(p) for p in data.get("archives") or ()),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise ValueError(f"malformed install record: {exc}") from exc
@@ -540,6 +545,19 @@ class Store:
                 available_bytes=available + already_held,
             )
 
+    def check_quota(self) -> None:
+        """Raise InsufficientStorage if the store (staging included) is over its quota."""
+        quota = self._settings.max_store_bytes
+        if quota is None:
+            return
+        _total, used, _available = self.capacity()
+        if used > quota:
+            raise InsufficientStorage(
+                f"Insufficient storage space. Required: {_mb(used)}MB, Available: {_mb(quota)}MB",
+                required_bytes=used,
+                available_bytes=quota,
+            )
+
     def cache_info(self) -> CacheInfo:
         """Describe the store (the body of ``GET /cache-info``)."""
         records = sorted(self.iter_records(), key=lambda r: (r.name, r.version))
@@ -562,7 +580,7 @@ class Store:
             download_bytes=staging_bytes,
             download_entries=staging_entries,
             partial_downloads=0,
-            completed_downloads=0,
+            completed_downloads=sum(len(record.archives) for record in records),
             last_updated=dt.datetime.now(dt.UTC),
         )
 
@@ -577,6 +595,9 @@ def make_record(
     metadata: dict[str, Any],
     checksum_verified: bool,
     listing: tuple[str, ...] | None = None,
+    readiness: dict[str, Any] | None = None,
+    ready: bool = False,
+    archives: tuple[str, ...] = (),
 ) -> InstallRecord:
     """Build an uncommitted install record (its generation is chosen at commit)."""
     return InstallRecord(
@@ -588,12 +609,13 @@ def make_record(
         installed_at=dt.datetime.now(dt.UTC),
         metadata=metadata,
         model_id=model_id(name, version),
-        readiness={"checked": None, "reason": "not checked"},
-        ready_for_inference=False,
+        readiness=readiness or {"checked": None, "reason": "not checked"},
+        ready_for_inference=ready,
         checksum_verified=checksum_verified,
         generation=_GENERATION_PREFIX + "pending",
         primary=files[0].path if len(files) == 1 else None,
         listing=listing,
+        archives=archives,
     )
 
 
