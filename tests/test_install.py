@@ -16,14 +16,14 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from support.helpers import installed_files, stray_files
-from support.server import FileServer
 
 from model_fetch import Downloader
 from model_fetch.http import ServerSettings, create_app
 from model_fetch.install import UnsafeArchive
 from model_fetch.torch import load_state_dict
 from model_fetch.transfer import UrlPolicy
+from support.helpers import installed_files, stray_files
+from support.server import FileServer
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "models" / "tiny-mlp.safetensors"
 
@@ -113,14 +113,16 @@ class Sentinel:
     """Unpickling this would create a file: the attack a checkpoint check must never run."""
 
     def __init__(self, path: str) -> None:
+        """Remember where the file would go."""
         self.path = path
 
     def __reduce__(self) -> tuple[Any, ...]:
+        """Ask the unpickler to call open(path, "w")."""
         return (open, (self.path, "w"))
 
 
 def test_malicious_pickle_is_never_run(downloader: Downloader, tmp_path: Path) -> None:
-    """A pickle that would create a file is reported not ready, naming the global; no file appears."""
+    """A pickle that would create a file is not ready, names the global, and never runs."""
     sentinel = tmp_path / "SENTINEL"
     source = tmp_path / "model.bin"
     source.write_bytes(pickle.dumps({"w": Sentinel(str(sentinel))}, protocol=2))

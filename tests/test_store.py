@@ -281,6 +281,6 @@ def test_verify_detects_changed_and_missing_files(
 
 
 def test_cache_info_capacity_adds_up(downloader: Downloader) -> None:
-    """used + available == total, so cache_usage_percentage means what df's Use% means."""
+    """Used + available == total, so cache_usage_percentage means what df's Use% means."""
     info = downloader.cache_info()
     assert info.used_bytes + info.available_bytes == info.total_bytes
