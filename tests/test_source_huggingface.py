@@ -208,3 +208,27 @@ def test_cli_with_source_huggingface(store: Path, hub: TestHub, repo: str) -> No
     body = json.loads(done.stdout)
     assert body["version"] == hub.commit_sha(repo, "main")
     assert body["checksum_verified"] is True
+
+
+def test_rest_with_source_huggingface(store: Path, hub: TestHub, repo: str) -> None:
+    """POST /model-download with source "huggingface" installs the repo at its commit."""
+    from fastapi.testclient import TestClient  # noqa: PLC0415 - the http extra, used here only
+
+    from model_fetch.http import ServerSettings, create_app  # noqa: PLC0415
+
+    downloader = Downloader(store=store)
+    with TestClient(
+        create_app(downloader, ServerSettings(allowed_hosts=("testserver",)))
+    ) as client:
+        response = client.post(
+            "/model-download?wait=60",
+            json={"model_name": repo, "version": "main", "source": "huggingface"},
+        )
+        assert response.status_code == 200, response.text
+        assert response.json()["version"] == hub.commit_sha(repo, "main")
+        assert response.json()["checksum_verified"] is True
+        missing = client.post(
+            "/model-download", json={"model_name": "acme/none", "source": "huggingface"}
+        )
+        assert missing.status_code == 404
+    downloader.close()

@@ -114,3 +114,19 @@ def test_registry_from_environment_and_fsspec(store: Path, monkeypatch: pytest.M
     assert result.version == "v1"
     assert Path(result.file_path).read_bytes() == DATA
     assert os.path.getsize(result.file_path) == len(DATA)
+
+
+def test_rest_with_source_local(registry: Path, store: Path) -> None:
+    """POST /model-download with source "local" installs from the registry."""
+    from fastapi.testclient import TestClient  # noqa: PLC0415 - the http extra, used here only
+
+    from model_fetch.http import ServerSettings, create_app  # noqa: PLC0415
+
+    downloader = Downloader(store=store, local_registry=registry)
+    with TestClient(
+        create_app(downloader, ServerSettings(allowed_hosts=("testserver",)))
+    ) as client:
+        response = client.post("/model-download", json={"model_name": "bert", "source": "local"})
+        assert response.status_code == 200, response.text
+        assert response.json()["version"] == "v10"
+    downloader.close()
