@@ -89,7 +89,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     download.add_argument("--no-verify-ssl", action="store_true", help="skip TLS verification")
     download.add_argument("--no-extract", action="store_true", help="do not extract archives")
-    download.add_argument("--keep-temp", action="store_true", help="keep temporary files")
+    download.add_argument(
+        "--keep-temp",
+        action="store_true",
+        help="keep temporary files (a downloaded archive stays beside its extracted files)",
+    )
+    download.add_argument(
+        "--allow-torchscript",
+        action="store_true",
+        help="let the readiness check load TorchScript (this runs the model's code)",
+    )
     download.add_argument("--metadata", metavar="JSON", help="a JSON object kept with the model")
     download.add_argument("--json", action="store_true", help="print the result as JSON")
 
@@ -271,6 +280,8 @@ def _download(downloader: Downloader, args: argparse.Namespace) -> int:
         options["extract_after_download"] = False
     if args.keep_temp:
         options["cleanup_temp_files"] = False
+    if args.allow_torchscript:
+        options["allow_torchscript"] = True
     metadata: dict[str, Any] = {}
     if args.metadata:
         try:
@@ -301,6 +312,10 @@ def _download(downloader: Downloader, args: argparse.Namespace) -> int:
         verb = "Already installed" if result.reused else "Installed"
         check = "checksum verified" if result.checksum_verified else "no checksum to verify"
         print(f"{verb} {result.model_name} {result.version} ({check})")
+        if result.ready_for_inference:
+            print(f"Ready for inference ({result.readiness.get('checked')})")
+        else:
+            print(f"Not ready for inference: {result.readiness.get('reason')}")
         print(result.file_path)
     return 0
 
