@@ -183,3 +183,10 @@ def test_verify_command(store: Path, url: str) -> None:
     broken = run(store, "verify", "tiny", "--json")
     assert broken.returncode == 1
     assert json.loads(broken.stdout)["status"] == "corrupted"
+
+
+def test_serve_refuses_public_bind_without_token(store: Path) -> None:
+    """`serve` on a non-loopback address without a token refuses to start (exit 2)."""
+    done = run(store, "serve", "--host", "0.0.0.0", "--port", "1")  # noqa: S104 - never bound
+    assert done.returncode == 2
+    assert "token" in done.stderr

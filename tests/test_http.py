@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import http.server
+import socket
 import ssl
 import threading
 from pathlib import Path
@@ -13,7 +14,8 @@ import pytest
 import trustme
 from urllib3.exceptions import InsecureRequestWarning
 
-from model_fetch import Downloader, DownloadFailed, ModelNotFound
+from model_fetch import Downloader, DownloadFailed, InvalidRequest, ModelNotFound
+from model_fetch.transfer import UrlPolicy, _policy
 from support.helpers import payload
 
 if TYPE_CHECKING:
@@ -165,3 +167,27 @@ def test_verify_ssl_false(store: Path, https_url: tuple[str, trustme.CA]) -> Non
     with Downloader(store=store) as downloader, pytest.warns(InsecureRequestWarning):
         result = downloader.download("m", "v1", download_url=url, options={"verify_ssl": False})
     assert Path(result.file_path).read_bytes() == DATA
+
+
+def test_policy_pins_the_checked_address(
+    downloader: Downloader, server: FileServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With a URL policy the name is resolved once and the connection goes to that address."""
+    server.add_file("/m.bin", DATA)
+    calls: list[str] = []
+
+    def fake_getaddrinfo(host: str, port: int, *args: object, **kwargs: object) -> list:
+        calls.append(host)
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("127.0.0.1", port))]
+
+    monkeypatch.setattr(_policy.socket, "getaddrinfo", fake_getaddrinfo)
+    url = f"http://rebind.test:{server.port}/m.bin"
+    response = downloader.http.request("GET", url, timeout=5, policy=UrlPolicy(allow_private=True))
+    assert response.status == 200
+    response.drain_conn()
+    response.release_conn()
+    assert calls.count("rebind.test") == 1, "the name is resolved once, by the policy"
+    assert set(calls) <= {"rebind.test", "127.0.0.1"}, "the connection used the checked address"
+    assert server.requests[0].headers["host"] == f"rebind.test:{server.port}"
+    with pytest.raises(InvalidRequest, match="non-public"):
+        downloader.http.request("GET", url, timeout=5, policy=UrlPolicy())
