@@ -12,7 +12,6 @@ import time
 from typing import TYPE_CHECKING, Any, Self
 
 import attrs
-import filelock
 
 from model_fetch._cancel import check_cancelled
 from model_fetch._clock import Clock, SystemClock
@@ -52,6 +51,8 @@ if TYPE_CHECKING:
     import os
     from collections.abc import Callable, Mapping
     from types import TracebackType
+
+    import filelock
 
     from model_fetch._models import CacheInfo
     from model_fetch.transfer import UrlPolicy
@@ -390,6 +391,8 @@ class Downloader:
         cancel: threading.Event | None,
     ) -> filelock.BaseFileLock:
         """Take the (name, version) lock, giving up at the lock timeout or on cancellation."""
+        import filelock  # noqa: PLC0415 - only a download needs it; keeps import light
+
         lock = self.store.lock(name, version)
         # The lock waits in real time whatever clock is injected: filelock sleeps for real.
         deadline = time.monotonic() + self.settings.lock_timeout
@@ -675,6 +678,8 @@ class Downloader:
                 model_name=name,
                 version=None if version == "all" else version,
             )
+        import filelock  # noqa: PLC0415 - keeps `import model_fetch` light
+
         removed_files: list[str] = []
         freed = 0
         for record in targets:

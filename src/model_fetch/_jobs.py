@@ -14,7 +14,6 @@ import secrets
 import threading
 import time
 from collections import OrderedDict
-from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, Final, Literal
 
 from model_fetch._cancel import CancelEvent, check_cancelled
@@ -311,6 +310,8 @@ class JobManager:
 
     def __init__(self, downloader: Downloader, max_concurrent_downloads: int) -> None:
         """Create the manager; threads start with the first job."""
+        from concurrent.futures import ThreadPoolExecutor  # noqa: PLC0415 - keeps import light
+
         self._downloader = downloader
         self._pool = ThreadPoolExecutor(
             max_workers=max_concurrent_downloads,

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import importlib
 import threading
-from importlib.metadata import entry_points
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
@@ -103,6 +102,8 @@ def _ensure_loaded() -> None:
     with _lock:
         if _entry_points_loaded:
             return
+        from importlib.metadata import entry_points  # noqa: PLC0415 - costly; first lookup only
+
         for name, (path, _hint) in _BUILTINS.items():
             _registry.setdefault(name, path)
         for entry_point in entry_points(group=ENTRY_POINT_GROUP):

@@ -29,7 +29,6 @@ import uuid
 from typing import TYPE_CHECKING, Any, Final
 
 import attrs
-import filelock
 
 from model_fetch._log import get_logger
 from model_fetch._models import (
@@ -44,6 +43,8 @@ from model_fetch.exceptions import InsufficientStorage
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
+
+    import filelock
 
     from model_fetch._config import Settings
 
@@ -481,6 +482,8 @@ class Store:
     # -- locks --------------------------------------------------------------------------------
     def lock(self, name: str, version: str) -> filelock.BaseFileLock:
         """A cross-process lock for one (name, version); not yet acquired."""
+        import filelock  # noqa: PLC0415 - only a download needs it; keeps import light
+
         directory = self._local_meta_dir(".locks")
         os.makedirs(directory, exist_ok=True)
         digest = hashlib.sha256(f"{name}\x00{version}".encode()).hexdigest()[:32]
