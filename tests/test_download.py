@@ -176,8 +176,10 @@ def test_retries_end_in_success(
     assert Path(result.file_path).read_bytes() == DATA
     assert len(server.requests_for("/models/tiny-v1.pth")) == 4
     assert len(clock.sleeps) == 3
-    # Equal jitter: each delay lies in [base*2^(n-1)/2, base*2^(n-1)].
-    for number, delay in enumerate(clock.sleeps, start=1):
+    # Equal jitter: each delay lies in [base*2^(n-1)/2, base*2^(n-1)], where n counts failures
+    # since the last attempt that got further; the dropped connection made progress (1000
+    # bytes), so the count starts again after it.
+    for number, delay in zip((1, 1, 2), clock.sleeps, strict=True):
         ceiling = 0.5 * 2 ** (number - 1)
         assert ceiling / 2 <= delay <= ceiling
 
@@ -239,7 +241,10 @@ def test_truncated_body_is_never_success(
     downloader: Downloader, server: FileServer, store: Path, model_url: str
 ) -> None:
     """A connection that closes early is an incomplete download, never an install."""
-    server.queue("/models/tiny-v1.pth", *[Fault(drop_after=5000, reset=True)] * 2)
+    # The second attempt resumes at byte 5000 and is cut at once: no progress, budget spent.
+    server.queue(
+        "/models/tiny-v1.pth", Fault(drop_after=5000, reset=True), Fault(drop_after=0, reset=True)
+    )
     with pytest.raises(DownloadFailed) as caught:
         downloader.download("tiny", "v1", download_url=model_url, options={"retry_count": 1})
     assert caught.value.attempts == 2

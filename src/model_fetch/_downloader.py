@@ -36,6 +36,7 @@ from model_fetch._paths import validate_name, validate_version
 from model_fetch._progress import ProgressTracker
 from model_fetch.exceptions import (
     ChecksumMismatch,
+    DownloadCancelled,
     DownloadFailed,
     DownloadInProgress,
     InvalidRequest,
@@ -556,16 +557,29 @@ class Downloader:
             if available is not None and sum(held) > available:
                 self.store.check_space(sum(held))
 
-        outcome = self._transfer.fetch(
-            remote,
-            dest,
-            request.options,
-            on_size=on_size,
-            on_position=lambda position: tracker.advance(index, position),
-            reserve=reserve,
-            cancel=cancel,
-            policy=policy,
+        scheme = remote.url.partition("://")[0].lower()
+        partial = (
+            self.store.partial(request.model_name, plan.version, remote.path, remote.url)
+            if scheme in {"http", "https"}
+            else None
         )
+        try:
+            outcome = self._transfer.fetch(
+                remote,
+                dest,
+                request.options,
+                on_size=on_size,
+                on_position=lambda position: tracker.advance(index, position),
+                reserve=reserve,
+                cancel=cancel,
+                policy=policy,
+                partial=partial,
+            )
+        except DownloadCancelled:
+            # A cancelled download keeps its partial data only when asked to keep temp files.
+            if partial is not None and request.options.cleanup_temp_files:
+                partial.discard()
+            raise
         _verify(remote, outcome)
         return FileRecord(path=remote.path, size=outcome.size, sha256=outcome.sha256)
 
@@ -748,6 +762,14 @@ class Downloader:
             missing=tuple(missing),
             mismatched=tuple(mismatched),
         )
+
+    def prune_partials(self, older_than: float | None = None) -> tuple[int, int]:
+        """Delete resumable partial downloads (those untouched for ``older_than`` seconds).
+
+        Returns:
+            How many partial downloads were deleted, and the bytes freed.
+        """
+        return self.store.prune_partials(older_than)
 
     def cache_info(self) -> CacheInfo:
         """Describe the store: capacity, installed models and the download area."""

@@ -132,6 +132,18 @@ def build_parser() -> argparse.ArgumentParser:
     verify.add_argument("--version", dest="model_version", metavar="V", help="default: newest")
     verify.add_argument("--json", action="store_true", help="print the result as JSON")
 
+    prune = commands.add_parser(
+        "cache-prune",
+        help="delete resumable partial downloads",
+        description="Delete the partial files kept to resume interrupted downloads.",
+    )
+    prune.add_argument(
+        "--older-than",
+        metavar="AGE",
+        help="only those untouched for this long: seconds, or a number with s, m, h or d (7d)",
+    )
+    prune.add_argument("--json", action="store_true", help="print the result as JSON")
+
     cache = commands.add_parser("cache-info", help="show the store's size and contents")
     cache.add_argument("--json", action="store_true", help="print GET /cache-info JSON")
     _add_serve(commands)
@@ -400,6 +412,33 @@ def _verify(downloader: Downloader, args: argparse.Namespace) -> int:
     return 0 if result.ok else 1
 
 
+_AGE_UNITS: Final[dict[str, float]] = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def _parse_age(text: str) -> float:
+    unit = text[-1:].lower()
+    number = text[:-1] if unit in _AGE_UNITS else text
+    try:
+        value = float(number) * _AGE_UNITS.get(unit, 1)
+    except ValueError:
+        raise InvalidRequest(
+            f"--older-than {text!r} is not an age such as 3600, 90m or 7d"
+        ) from None
+    if value < 0:
+        raise InvalidRequest("--older-than must not be negative")
+    return value
+
+
+def _cache_prune(downloader: Downloader, args: argparse.Namespace) -> int:
+    older_than = _parse_age(args.older_than) if args.older_than else None
+    count, freed = downloader.prune_partials(older_than)
+    if args.json:
+        _print_json({"removed_partial_downloads": count, "freed_mb": round(freed / 2**20, 1)})
+    else:
+        print(f"Removed {count} partial download(s), freed {freed / 2**20:.1f} MB")
+    return 0
+
+
 def _cache_info(downloader: Downloader, args: argparse.Namespace) -> int:
     data = downloader.cache_info().to_dict()
     if args.json:
@@ -477,6 +516,7 @@ _COMMANDS: Final[dict[str, Callable[[Downloader, argparse.Namespace], int]]] = {
     "info": _info,
     "remove": _remove,
     "cache-info": _cache_info,
+    "cache-prune": _cache_prune,
     "verify": _verify,
     "serve": _serve,
 }

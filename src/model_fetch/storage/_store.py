@@ -40,6 +40,7 @@ from model_fetch._models import (
 )
 from model_fetch._paths import escape_segment, model_id, validate_relpath
 from model_fetch.exceptions import InsufficientStorage
+from model_fetch.transfer._resume import PartialFile
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -386,6 +387,43 @@ class Store:
                 with contextlib.suppress(OSError):
                     self.fs.rm_file(self._alias_path(name, ref))
 
+    # -- partial downloads --------------------------------------------------------------------
+    def partial(self, name: str, version: str, rel: str, url: str) -> PartialFile:
+        """The resumable partial download of one file of one (name, version)."""
+        clean_url = url.split("?", 1)[0]
+        key = hashlib.sha256(f"{name}\x00{version}\x00{rel}\x00{clean_url}".encode()).hexdigest()
+        return PartialFile(self._local_meta_dir(".partials"), key[:40], url)
+
+    def partials(self) -> list[tuple[str, int, float]]:
+        """Every partial download kept: (path, bytes, last modified as a timestamp)."""
+        directory = self._local_meta_dir(".partials")
+        found = []
+        with contextlib.suppress(FileNotFoundError):
+            for entry in os.scandir(directory):
+                if entry.name.endswith(".part"):
+                    with contextlib.suppress(OSError):
+                        info = entry.stat()
+                        found.append((entry.path, info.st_size, info.st_mtime))
+        return found
+
+    def prune_partials(self, older_than: float | None = None) -> tuple[int, int]:
+        """Delete partial downloads (only those untouched for ``older_than`` seconds, if given).
+
+        Returns:
+            How many partials were deleted and how many bytes that freed.
+        """
+        now = dt.datetime.now(dt.UTC).timestamp()
+        count = freed = 0
+        for path, size, modified in self.partials():
+            if older_than is not None and now - modified < older_than:
+                continue
+            for victim in (path, path.removesuffix(".part") + ".json"):
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(victim)
+            count += 1
+            freed += size
+        return count, freed
+
     # -- staging and commit -------------------------------------------------------------------
     def new_staging(self) -> str:
         """Create and return a fresh, empty local staging directory."""
@@ -511,7 +549,11 @@ class Store:
         """Return (total, used, available) bytes, honouring the quota when one is set."""
         quota = self._settings.max_store_bytes
         if quota is not None:
-            used = sum(record.size for record in self.iter_records()) + self.staging_usage()[0]
+            used = (
+                sum(record.size for record in self.iter_records())
+                + self.staging_usage()[0]
+                + sum(size for _path, size, _when in self.partials())
+            )
             return quota, used, max(0, quota - used)
         if self.local:
             probe = self.root
@@ -566,6 +608,7 @@ class Store:
         records = sorted(self.iter_records(), key=lambda r: (r.name, r.version))
         total, used, available = self.capacity()
         staging_bytes, staging_entries = self.staging_usage()
+        partials = self.partials()
         return CacheInfo(
             cache_directory=self.url,
             total_bytes=total,
@@ -580,9 +623,9 @@ class Store:
                 )
                 for record in records
             ),
-            download_bytes=staging_bytes,
-            download_entries=staging_entries,
-            partial_downloads=0,
+            download_bytes=staging_bytes + sum(size for _path, size, _when in partials),
+            download_entries=staging_entries + len(partials),
+            partial_downloads=len(partials),
             completed_downloads=sum(len(record.archives) for record in records),
             last_updated=dt.datetime.now(dt.UTC),
         )

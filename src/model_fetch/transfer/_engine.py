@@ -16,6 +16,7 @@ import queue
 import random
 import sys
 import threading
+import time
 from typing import TYPE_CHECKING, Final
 
 import attrs
@@ -29,6 +30,7 @@ from model_fetch.exceptions import (
     ModelFetchError,
     ModelNotFound,
 )
+from model_fetch.transfer._resume import parse_content_range, usable_validator
 from model_fetch.transfer._retry import RETRY_STATUSES, backoff_delay, parse_retry_after
 
 if TYPE_CHECKING:
@@ -38,6 +40,7 @@ if TYPE_CHECKING:
     from model_fetch._models import DownloadOptions, RemoteFile
     from model_fetch.transfer._http import HttpClient
     from model_fetch.transfer._policy import UrlPolicy
+    from model_fetch.transfer._resume import PartialFile
 
 __all__ = ["MIN_BUFFER", "STALL_MIN_BYTES", "FetchOutcome", "Transfer"]
 
@@ -47,18 +50,27 @@ log = get_logger(__name__)
 MIN_BUFFER: Final = 256 * 1024
 #: Buffers in flight between the receiving thread and the writer (bounds memory).
 QUEUE_DEPTH: Final = 32
-#: The writer syncs the file to disk every this many bytes, so the final fsync is short.
+#: The writer syncs the file to disk every this many bytes, so the final fsync is short...
 SYNC_EVERY: Final = 64 * 1024 * 1024
+#: ...or every this many seconds, so a slow download records its progress for a resume too.
+SYNC_INTERVAL: Final = 1.0
 #: Fewer bytes than this in a whole ``timeout`` window counts as a stall (defeats slow drips).
 STALL_MIN_BYTES: Final = 1024
 _NO_SPACE = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
 
 
 class _Retryable(Exception):
-    def __init__(self, reason: str, retry_after: float | None = None) -> None:
+    def __init__(
+        self,
+        reason: str,
+        retry_after: float | None = None,
+        *,
+        restart: bool = False,
+    ) -> None:
         super().__init__(reason)
         self.reason = reason
         self.retry_after = retry_after
+        self.restart = restart
 
 
 @attrs.frozen(kw_only=True)
@@ -100,14 +112,22 @@ class _Writer:
     hand-offs cost more than the overlap gains.)
     """
 
-    def __init__(self, fd: int, hashers: dict[str, hashlib._Hash]) -> None:
+    def __init__(
+        self,
+        fd: int,
+        hashers: dict[str, hashlib._Hash],
+        *,
+        start: int = 0,
+        on_synced: Callable[[int], None] | None = None,
+    ) -> None:
         self._fd = fd
         self._hashers = list(hashers.values())
         self._queue: queue.Queue[tuple[bytes | memoryview, bool] | None] = queue.Queue(
             maxsize=QUEUE_DEPTH,
         )
         self.error: BaseException | None = None
-        self.written = 0
+        self.written = start
+        self._on_synced = on_synced
         self._sync_wanted = threading.Event()
         self._stopping = False
         self._syncer = threading.Thread(target=self._sync, name="model_fetch-sync", daemon=True)
@@ -121,8 +141,11 @@ class _Writer:
             self._sync_wanted.clear()
             if self._stopping:
                 return
+            durable = self.written  # every byte counted here was written before the sync
             with contextlib.suppress(OSError):  # the final fsync reports real failures
                 _datasync(self._fd)
+                if self._on_synced is not None:
+                    self._on_synced(durable)
 
     def put(self, data: bytes | memoryview, *, write: bool) -> None:
         if self.error is not None:
@@ -131,6 +154,7 @@ class _Writer:
 
     def _run(self) -> None:
         unsynced = 0
+        last_sync = time.monotonic()
         while (item := self._queue.get()) is not None:
             if self.error is not None:
                 continue  # keep draining so the receiving side never blocks on a full queue
@@ -144,9 +168,10 @@ class _Writer:
                         view = view[os.write(self._fd, view) :]
                 self.written += len(data)
                 unsynced += len(data)
-                if unsynced >= SYNC_EVERY:
+                now = time.monotonic()
+                if unsynced >= SYNC_EVERY or now - last_sync >= SYNC_INTERVAL:
                     self._sync_wanted.set()
-                    unsynced = 0
+                    unsynced, last_sync = 0, now
             except OSError as exc:
                 self.error = _no_space(exc, self.written) if exc.errno in _NO_SPACE else exc
             except BaseException as exc:  # noqa: BLE001 - handed to the receiving thread
@@ -181,9 +206,14 @@ class _Sink:
         on_position: Callable[[int], None],
         reserve: Callable[[int], None],
         cancel: threading.Event | None = None,
+        partial: PartialFile | None = None,
     ) -> None:
         self.fd = fd
         self.cancel = cancel
+        self.partial = partial
+        self.validator: str | None = None
+        self.total: int | None = None
+        self.started_at = 0
         self.sha256 = hashlib.sha256()
         # One hasher per algorithm; sha256 is always computed for the install record.
         self.hashers = {"sha256": self.sha256}
@@ -197,10 +227,50 @@ class _Sink:
         self._window_bytes = 0
         self._on_position = on_position
         self._reserve = reserve
-        self._writer = _Writer(fd, self.hashers)
+        self._writer: _Writer | None = None
+
+    @property
+    def begun(self) -> bool:
+        """Whether the body started (so the file holds ``written`` valid bytes)."""
+        return self._writer is not None
+
+    @property
+    def written(self) -> int:
+        """Bytes from the start of the file that were written (valid within this process)."""
+        return self._writer.written if self._writer is not None else self.started_at
+
+    def begin(self, start: int, *, validator: str | None, total: int | None) -> None:
+        """Start the body at byte ``start``: keep (and re-hash) the prefix, drop the rest."""
+        os.ftruncate(self.fd, start)
+        offset = 0
+        while offset < start:  # the digest covers the whole file, so the kept prefix is re-hashed
+            chunk = os.pread(self.fd, min(1 << 20, start - offset), offset)
+            if not chunk:
+                raise _Retryable("the partial file is shorter than its record", restart=True)
+            for hasher in self.hashers.values():
+                hasher.update(chunk)
+            offset += len(chunk)
+        os.lseek(self.fd, start, os.SEEK_SET)
+        self.position = self.started_at = start
+        self.validator, self.total = validator, total
+        self._writer = _Writer(self.fd, self.hashers, start=start, on_synced=self._synced)
+
+    def _synced(self, durable: int) -> None:
+        if self.partial is not None and self.validator is not None:
+            self.partial.save(validator=self.validator, size=self.total, completed=durable)
+
+    def keep(self) -> None:
+        """After a failure: make what was written durable and record it for a later resume."""
+        if self.partial is None or self._writer is None or self.validator is None:
+            return
+        with contextlib.suppress(OSError):
+            os.fsync(self.fd)
+            self.partial.save(validator=self.validator, size=self.total, completed=self.written)
 
     def write(self, data: bytes | memoryview, *, already_written: bool = False) -> None:
         check_cancelled(self.cancel)
+        if self._writer is None:  # pragma: no cover - every attempt begins before its body
+            raise RuntimeError("write before begin")
         size = len(data)
         self._reserve(self.position + size)
         self._writer.put(data, write=not already_written)
@@ -211,12 +281,14 @@ class _Sink:
 
     def finish(self) -> None:
         """Wait until every received byte is hashed and written; raise a writer error."""
-        self._writer.close()
+        if self._writer is not None:
+            self._writer.close()
 
     def abandon(self) -> None:
         """Stop the writer after a failed attempt, ignoring what it failed with."""
-        with contextlib.suppress(BaseException):
-            self._writer.close()
+        if self._writer is not None:
+            with contextlib.suppress(BaseException):
+                self._writer.close()
 
     def check_stall(self) -> None:
         now = self._clock.monotonic()
@@ -255,6 +327,7 @@ class Transfer:
         reserve: Callable[[int], None],
         cancel: threading.Event | None = None,
         policy: UrlPolicy | None = None,
+        partial: PartialFile | None = None,
     ) -> FetchOutcome:
         """Fetch ``remote`` into the local file ``dest`` (created or truncated).
 
@@ -269,6 +342,8 @@ class Transfer:
             cancel: When set, the transfer stops with DownloadCancelled at the next buffer.
             policy: For URLs from untrusted requests: only http(s), every hop checked after
                 DNS resolution (see :class:`UrlPolicy`).
+            partial: Where to keep a resumable partial download (http(s) only). The download
+                resumes from it when its sidecar allows, and it is moved to ``dest`` when done.
 
         Returns:
             The size and digests of the bytes written.
@@ -281,43 +356,60 @@ class Transfer:
         url = redact_url(remote.url)
         if policy is not None:
             policy.check(remote.url, resolve=False)
+        path = partial.path if partial is not None else dest
+        if partial is not None:
+            os.makedirs(partial.directory, exist_ok=True)
+        state = partial.load() if partial is not None else None
+        resume_from = state.completed if state is not None else 0
+        validator = state.validator if state is not None else None
+        if state is not None:
+            log.info("Resuming %s from byte %d", url, resume_from)
         attempt = 0
-        last_position = 0
+        fruitless = 0  # failures since the last attempt that got further than any before
+        furthest = resume_from
         while True:
             attempt += 1
-            fd = os.open(
-                dest, os.O_RDWR | os.O_CREAT | os.O_TRUNC | getattr(os, "O_BINARY", 0), 0o644
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_BINARY", 0), 0o644)
+            sink = _Sink(
+                fd,
+                remote,
+                clock=self._clock,
+                timeout=float(options.timeout),
+                on_position=on_position,
+                reserve=reserve,
+                cancel=cancel,
+                partial=partial,
             )
             try:
-                sink = _Sink(
-                    fd,
-                    remote,
-                    clock=self._clock,
-                    timeout=float(options.timeout),
-                    on_position=on_position,
-                    reserve=reserve,
-                    cancel=cancel,
-                )
                 try:
-                    self._attempt(remote, sink, options, on_size, policy)
+                    self._attempt(remote, sink, options, on_size, policy, resume_from, validator)
                 except BaseException:
                     sink.abandon()
                     raise
-                finally:
-                    last_position = sink.position
                 sink.finish()
                 os.fsync(fd)
             except _Retryable as exc:
                 check_cancelled(cancel)
-                if attempt > options.retry_count:
+                if exc.restart or not sink.begun:
+                    resume_from, validator = (0, None) if exc.restart else (resume_from, validator)
+                elif sink.validator is not None:
+                    resume_from, validator = sink.written, sink.validator
+                    sink.keep()  # the next attempt, or a later call, resumes from here
+                else:
+                    resume_from, validator = 0, None
+                if sink.position > furthest:  # a retry that made progress resets the budget
+                    furthest, fruitless = sink.position, 0
+                fruitless += 1
+                if fruitless > options.retry_count:
+                    sink.keep()
                     raise DownloadFailed(
                         f"Download failed after {attempt} attempt{'s' * (attempt > 1)}: "
                         f"{exc.reason} ({url})",
                         url=url,
                         attempts=attempt,
-                        bytes_received=last_position,
+                        bytes_received=sink.position,
                     ) from exc
-                delay = backoff_delay(attempt, exc.retry_after, self._rng)
+                delay = backoff_delay(fruitless, exc.retry_after, self._rng)
                 log.info(
                     "Attempt %d for %s failed (%s); retrying in %.1f s",
                     attempt,
@@ -325,11 +417,16 @@ class Transfer:
                     exc.reason,
                     delay,
                 )
-                check_cancelled(cancel)
                 self._clock.sleep(delay)
                 continue
+            except BaseException:
+                sink.keep()  # Ctrl-C, a crash of ours, a cancel: what is on disk stays resumable
+                raise
             finally:
                 os.close(fd)
+            if partial is not None:
+                os.replace(partial.path, dest)
+                partial.forget()
             return FetchOutcome(
                 size=sink.position,
                 sha256=sink.sha256.hexdigest(),
@@ -344,10 +441,12 @@ class Transfer:
         options: DownloadOptions,
         on_size: Callable[[int], None],
         policy: UrlPolicy | None,
+        resume_from: int,
+        validator: str | None,
     ) -> None:
         scheme = remote.url.partition("://")[0].lower()
         if scheme in {"http", "https"}:
-            self._attempt_http(remote, sink, options, on_size, policy)
+            self._attempt_http(remote, sink, options, on_size, policy, resume_from, validator)
         else:
             self._attempt_fsspec(remote, sink, options, on_size)
 
@@ -358,14 +457,21 @@ class Transfer:
         options: DownloadOptions,
         on_size: Callable[[int], None],
         policy: UrlPolicy | None,
+        resume_from: int,
+        validator: str | None,
     ) -> None:
         url = redact_url(remote.url)
         buffer_size = max(options.chunk_size, MIN_BUFFER)
+        headers = dict(remote.headers)
+        ranged = resume_from > 0 and validator is not None
+        if ranged:
+            headers["Range"] = f"bytes={resume_from}-"
+            headers["If-Range"] = str(validator)
         try:
             response = self._http.request(
                 "GET",
                 remote.url,
-                headers=remote.headers,
+                headers=headers,
                 timeout=float(options.timeout),
                 verify=options.verify_ssl,
                 policy=policy,
@@ -376,16 +482,9 @@ class Transfer:
             raise _Retryable(f"connection failed: {_reason(exc)}") from exc
         complete = False
         try:
-            _check_status(response, url)
-            length_header = response.headers.get("Content-Length")
-            length = int(length_header) if length_header and length_header.isdigit() else None
-            if length is not None:
-                if remote.size is not None and length != remote.size:
-                    raise DownloadFailed(
-                        f"Download failed: {url} is {length} bytes, expected {remote.size}",
-                        url=url,
-                    )
-                on_size(length)
+            length = _start_body(response, sink, remote, url, resume_from if ranged else 0)
+            if sink.total is not None:
+                on_size(sink.total)
             try:
                 # A cancel shuts the socket, so even a read blocked on a silent server returns.
                 with on_cancel(sink.cancel, response.shutdown):
@@ -400,8 +499,8 @@ class Transfer:
                 ) from exc
             except (ConnectionError, TimeoutError) as exc:
                 raise _Retryable(f"connection lost after {sink.position} bytes: {exc}") from exc
-            if length is not None and sink.position != length:
-                raise _Retryable(f"connection closed after {sink.position} of {length} bytes")
+            if length is not None and sink.position - sink.started_at != length:
+                raise _Retryable(f"connection closed after {sink.position} of {sink.total} bytes")
             complete = True
         finally:
             _finish(response, complete=complete)
@@ -424,6 +523,7 @@ class Transfer:
             raise DownloadFailed(f"Cannot open {url}: {exc}", url=url) from exc
         try:
             size = fs.size(path)
+            sink.begin(0, validator=None, total=int(size) if size is not None else None)
             if size is not None:
                 on_size(int(size))
             if _is_local(fs) and _reflink(path, sink.fd):
@@ -475,8 +575,52 @@ def _check_status(response: urllib3.BaseHTTPResponse, url: str) -> None:
         raise ModelNotFound(f"Model file not found at {url} (HTTP {status})", url=url)
     if status in RETRY_STATUSES:
         raise _Retryable(f"HTTP {status}", parse_retry_after(response.headers.get("Retry-After")))
-    if status != 200:  # noqa: PLR2004 - anything but a plain 200 is unusable here
+    if status in (401, 403):
+        raise DownloadFailed(
+            f"Download failed: access denied (HTTP {status}) by {url}; check the credentials "
+            "for that host (a token, ~/.netrc, or user:password in the URL)",
+            url=url,
+        )
+    if status not in (200, 206):
         raise DownloadFailed(f"Download failed: HTTP {status} from {url}", url=url)
+
+
+def _start_body(
+    response: urllib3.BaseHTTPResponse,
+    sink: _Sink,
+    remote: RemoteFile,
+    url: str,
+    asked_from: int,
+) -> int | None:
+    """Check the answer's status and range, begin the sink, and return the body's length."""
+    if response.status == 416 and asked_from:  # noqa: PLR2004 - the kept prefix is unusable
+        raise _Retryable("the server refused the resume range", restart=True)
+    _check_status(response, url)
+    length_header = response.headers.get("Content-Length")
+    length = int(length_header) if length_header and length_header.isdigit() else None
+    validator = usable_validator(
+        response.headers.get("ETag"), response.headers.get("Last-Modified")
+    )
+    if response.status == 206:  # noqa: PLR2004 - Partial Content
+        content_range = parse_content_range(response.headers.get("Content-Range"))
+        if not asked_from or content_range is None or content_range.start != asked_from:
+            # Never splice bytes that do not start where the kept prefix ends.
+            raise _Retryable(
+                f"the server answered a range that does not start at byte {asked_from}",
+                restart=True,
+            )
+        total = content_range.total
+        begin_at = asked_from
+    else:
+        total = length
+        begin_at = 0  # a 200 to a resume means the file changed, or ranges are unsupported
+    if remote.size is not None and total is not None and total != remote.size:
+        raise DownloadFailed(
+            f"Download failed: {url} is {total} bytes, expected {remote.size}",
+            url=url,
+        )
+    sink.begin(begin_at, validator=validator, total=total)
+    return length
 
 
 def _is_local(fs: object) -> bool:
