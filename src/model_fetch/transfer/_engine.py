@@ -357,13 +357,7 @@ class Transfer:
         if policy is not None:
             policy.check(remote.url, resolve=False)
         path = partial.path if partial is not None else dest
-        if partial is not None:
-            os.makedirs(partial.directory, exist_ok=True)
-        state = partial.load() if partial is not None else None
-        resume_from = state.completed if state is not None else 0
-        validator = state.validator if state is not None else None
-        if state is not None:
-            log.info("Resuming %s from byte %d", url, resume_from)
+        resume_from, validator = _resume_point(partial, url)
         attempt = 0
         fruitless = 0  # failures since the last attempt that got further than any before
         furthest = resume_from
@@ -382,7 +376,15 @@ class Transfer:
             )
             try:
                 try:
-                    self._attempt(remote, sink, options, on_size, policy, resume_from, validator)
+                    self._attempt(
+                        remote,
+                        sink,
+                        options,
+                        on_size=on_size,
+                        policy=policy,
+                        resume_from=resume_from,
+                        validator=validator,
+                    )
                 except BaseException:
                     sink.abandon()
                     raise
@@ -390,13 +392,7 @@ class Transfer:
                 os.fsync(fd)
             except _Retryable as exc:
                 check_cancelled(cancel)
-                if exc.restart or not sink.begun:
-                    resume_from, validator = (0, None) if exc.restart else (resume_from, validator)
-                elif sink.validator is not None:
-                    resume_from, validator = sink.written, sink.validator
-                    sink.keep()  # the next attempt, or a later call, resumes from here
-                else:
-                    resume_from, validator = 0, None
+                resume_from, validator = _next_resume(exc, sink, resume_from, validator)
                 if sink.position > furthest:  # a retry that made progress resets the budget
                     furthest, fruitless = sink.position, 0
                 fruitless += 1
@@ -439,6 +435,7 @@ class Transfer:
         remote: RemoteFile,
         sink: _Sink,
         options: DownloadOptions,
+        *,
         on_size: Callable[[int], None],
         policy: UrlPolicy | None,
         resume_from: int,
@@ -446,7 +443,15 @@ class Transfer:
     ) -> None:
         scheme = remote.url.partition("://")[0].lower()
         if scheme in {"http", "https"}:
-            self._attempt_http(remote, sink, options, on_size, policy, resume_from, validator)
+            self._attempt_http(
+                remote,
+                sink,
+                options,
+                on_size=on_size,
+                policy=policy,
+                resume_from=resume_from,
+                validator=validator,
+            )
         else:
             self._attempt_fsspec(remote, sink, options, on_size)
 
@@ -455,6 +460,7 @@ class Transfer:
         remote: RemoteFile,
         sink: _Sink,
         options: DownloadOptions,
+        *,
         on_size: Callable[[int], None],
         policy: UrlPolicy | None,
         resume_from: int,
@@ -583,6 +589,35 @@ def _check_status(response: urllib3.BaseHTTPResponse, url: str) -> None:
         )
     if status not in (200, 206):
         raise DownloadFailed(f"Download failed: HTTP {status} from {url}", url=url)
+
+
+def _resume_point(partial: PartialFile | None, url: str) -> tuple[int, str | None]:
+    """Where a download starts: the durable prefix of a usable partial, else byte 0."""
+    if partial is None:
+        return 0, None
+    os.makedirs(partial.directory, exist_ok=True)
+    state = partial.load()
+    if state is None:
+        return 0, None
+    log.info("Resuming %s from byte %d", url, state.completed)
+    return state.completed, state.validator
+
+
+def _next_resume(
+    exc: _Retryable,
+    sink: _Sink,
+    resume_from: int,
+    validator: str | None,
+) -> tuple[int, str | None]:
+    """Where the next attempt starts after a retryable failure."""
+    if exc.restart:
+        return 0, None
+    if not sink.begun:  # failed before any body: the last resume point still holds
+        return resume_from, validator
+    if sink.validator is None:  # nothing to guard a resume with: start again
+        return 0, None
+    sink.keep()  # the next attempt, or a later call, resumes from here
+    return sink.written, sink.validator
 
 
 def _start_body(
