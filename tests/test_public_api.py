@@ -34,11 +34,19 @@ def test_error_table() -> None:
 
 
 def test_import_is_light() -> None:
-    """`import model_fetch` pulls in neither torch, huggingface_hub, fastapi nor fsspec."""
+    """`import model_fetch` loads no heavy dependency; public names load on first use."""
     code = (
         "import sys, model_fetch; "
-        "print(','.join(m for m in ('torch', 'huggingface_hub', 'fastapi', 'fsspec', 'tqdm') "
-        "if m in sys.modules))"
+        "print(','.join(m for m in ('torch', 'huggingface_hub', 'fastapi', 'fsspec', 'tqdm', "
+        "'urllib3', 'filelock', 'model_fetch._downloader') if m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == ""
+
+
+def test_lazy_names_resolve() -> None:
+    """Every public name resolves through the lazy loader to the real object."""
+    from model_fetch._downloader import Downloader  # noqa: PLC0415 - compared with the lazy one
+
+    assert model_fetch.Downloader is Downloader
+    assert "Downloader" in dir(model_fetch)

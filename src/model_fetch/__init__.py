@@ -4,27 +4,10 @@ The public API is what this module exports in ``__all__``; everything in a modul
 starts with ``_`` is private and may change without notice.
 """
 
+import importlib
 import logging
+import typing
 
-from model_fetch._clock import Clock, SystemClock
-from model_fetch._downloader import Downloader
-from model_fetch._jobs import DownloadJob
-from model_fetch._models import (
-    CachedModel,
-    CacheInfo,
-    DownloadOptions,
-    DownloadRequest,
-    FileRecord,
-    InstalledModel,
-    InstallResult,
-    ModelInfo,
-    Plan,
-    Progress,
-    RemoteFile,
-    RemovalResult,
-    VerifyResult,
-)
-from model_fetch.checksums import Checksum, parse_checksum
 from model_fetch.exceptions import (
     ChecksumMismatch,
     DownloadCancelled,
@@ -38,7 +21,75 @@ from model_fetch.exceptions import (
     OfflineModeError,
     UnknownSource,
 )
-from model_fetch.sources import Source, SourceContext, available_sources, register_source
+
+if typing.TYPE_CHECKING:  # the names below load on first use, so `import model_fetch` stays light
+    from model_fetch._clock import Clock, SystemClock
+    from model_fetch._downloader import Downloader
+    from model_fetch._jobs import DownloadJob
+    from model_fetch._models import (
+        CachedModel,
+        CacheInfo,
+        DownloadOptions,
+        DownloadRequest,
+        FileRecord,
+        InstalledModel,
+        InstallResult,
+        ModelInfo,
+        Plan,
+        Progress,
+        RemoteFile,
+        RemovalResult,
+        VerifyResult,
+    )
+    from model_fetch.checksums import Checksum, parse_checksum
+    from model_fetch.sources import Source, SourceContext, available_sources, register_source
+
+_LAZY: dict[str, str] = {
+    "Clock": "model_fetch._clock",
+    "SystemClock": "model_fetch._clock",
+    "Downloader": "model_fetch._downloader",
+    "DownloadJob": "model_fetch._jobs",
+    **dict.fromkeys(
+        (
+            "CachedModel",
+            "CacheInfo",
+            "DownloadOptions",
+            "DownloadRequest",
+            "FileRecord",
+            "InstalledModel",
+            "InstallResult",
+            "ModelInfo",
+            "Plan",
+            "Progress",
+            "RemoteFile",
+            "RemovalResult",
+            "VerifyResult",
+        ),
+        "model_fetch._models",
+    ),
+    "Checksum": "model_fetch.checksums",
+    "parse_checksum": "model_fetch.checksums",
+    **dict.fromkeys(
+        ("Source", "SourceContext", "available_sources", "register_source"),
+        "model_fetch.sources",
+    ),
+}
+
+
+def __getattr__(name: str) -> typing.Any:
+    """Load a public name on first use (PEP 562)."""
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'model_fetch' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    """List the public names, loaded or not."""
+    return sorted({*globals(), *_LAZY})
+
 
 __version__ = "0.1.0"
 
