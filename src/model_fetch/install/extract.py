@@ -335,7 +335,7 @@ def _open_decompressed(stack: contextlib.ExitStack, path: Path, codec: str) -> _
         zstd = _zstd()
         if zstd is None:  # pragma: no cover - callers check first
             msg = "zstandard is not installed"
-            raise NotImplementedError(msg)
+            raise RuntimeError(msg)
         reader: Any = zstd.ZstdDecompressor().stream_reader(fh, read_across_frames=True)
         stack.callback(reader.close)
         return reader  # type: ignore[no-any-return]
