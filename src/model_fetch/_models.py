@@ -45,6 +45,7 @@ __all__ = [
 ]
 
 MIB: Final = 1024 * 1024
+DEFAULT_CONNECTIONS: Final = 1
 Stage = Literal["downloading", "verifying", "installing"]
 IfExists = Literal["reuse", "error"]
 
@@ -133,6 +134,11 @@ class DownloadOptions:
         allow_patterns: model_fetch extra: install only files matching one of these globs
             (``fnmatch``; ``*`` matches across ``/``), as huggingface_hub's snapshot_download.
         ignore_patterns: model_fetch extra: skip files matching one of these globs.
+        connections: model_fetch extra: parallel connections for a large file (64 MiB or more)
+            on a server that supports ranges (1 to 16). 1 by default: as polite to a CDN as
+            huggingface_hub and curl, and on a fast link one stream is faster (measured: 452
+            against 367 MB/s over loopback). Raise it (4 to 8) for servers that cap each
+            connection.
         allow_torchscript: model_fetch extra (library and CLI only): let the readiness check
             load TorchScript archives with ``torch.jit.load``, which runs their code.
     """
@@ -159,6 +165,9 @@ class DownloadOptions:
         validator=_patterns("ignore_patterns"),
     )
 
+    connections: int = attrs.field(
+        default=DEFAULT_CONNECTIONS, validator=_strict_int("connections", 1, 16)
+    )
     allow_torchscript: bool = attrs.field(
         default=False, validator=_strict_bool("allow_torchscript")
     )
@@ -199,6 +208,8 @@ class DownloadOptions:
         data = attrs.asdict(self)
         if not data["allow_torchscript"]:
             del data["allow_torchscript"]
+        if data["connections"] == DEFAULT_CONNECTIONS:
+            del data["connections"]
         for key in ("allow_patterns", "ignore_patterns"):
             if data[key] is None:
                 del data[key]

@@ -87,6 +87,12 @@ def build_parser() -> argparse.ArgumentParser:
     download.add_argument(
         "--retries", type=int, metavar="N", help="retries after the first attempt"
     )
+    download.add_argument(
+        "--connections",
+        type=int,
+        metavar="N",
+        help="parallel connections for a file of 64 MiB or more (default 1)",
+    )
     download.add_argument("--no-verify-ssl", action="store_true", help="skip TLS verification")
     download.add_argument("--no-extract", action="store_true", help="do not extract archives")
     download.add_argument(
@@ -284,7 +290,12 @@ class _ProgressBar:
 
 
 def _download(downloader: Downloader, args: argparse.Namespace) -> int:
-    given = {"chunk_size": args.chunk_size, "timeout": args.timeout, "retry_count": args.retries}
+    given = {
+        "chunk_size": args.chunk_size,
+        "timeout": args.timeout,
+        "retry_count": args.retries,
+        "connections": args.connections,
+    }
     options: dict[str, Any] = {key: value for key, value in given.items() if value is not None}
     if args.no_verify_ssl:
         options["verify_ssl"] = False

@@ -41,6 +41,7 @@ CAPS: Final[dict[str, int]] = {
     "chunk_size": 16 * 1024 * 1024,
     "timeout": 3600,
     "retry_count": 10,
+    "connections": 16,
     "metadata_bytes": 64 * 1024,
     "patterns": 64,
     "pattern_length": 256,
@@ -79,6 +80,7 @@ class OptionsBody(_Strict):
     chunk_size: JsonInt = Field(8192, ge=1, le=CAPS["chunk_size"])
     timeout: JsonNumber = Field(300, gt=0, le=CAPS["timeout"])
     retry_count: JsonInt = Field(3, ge=0, le=CAPS["retry_count"])
+    connections: JsonInt = Field(1, ge=1, le=CAPS["connections"])
     verify_ssl: StrictBool = True
     extract_after_download: StrictBool = True
     cleanup_temp_files: StrictBool = True

@@ -228,6 +228,8 @@ class _Sink:
         self._on_position = on_position
         self._reserve = reserve
         self._writer: _Writer | None = None
+        self.parallel = False
+        self._advance_lock = threading.Lock()
 
     @property
     def begun(self) -> bool:
@@ -254,6 +256,21 @@ class _Sink:
         self.position = self.started_at = start
         self.validator, self.total = validator, total
         self._writer = _Writer(self.fd, self.hashers, start=start, on_synced=self._synced)
+
+    def begin_parallel(self, *, validator: str, total: int) -> None:
+        """Start a parallel ranged body: preallocate the file; ranges write in place."""
+        os.ftruncate(self.fd, 0)
+        os.ftruncate(self.fd, total)
+        self.position = self.started_at = 0
+        self.validator, self.total = validator, total
+        self.parallel = True
+
+    def advance(self, size: int) -> None:
+        """Count bytes a range worker wrote (thread-safe)."""
+        with self._advance_lock:
+            self._reserve(self.position + size)
+            self.position += size
+            self._on_position(self.position)
 
     def _synced(self, durable: int) -> None:
         if self.partial is not None and self.validator is not None:
@@ -359,6 +376,7 @@ class Transfer:
         path = partial.path if partial is not None else dest
         resume_from, validator = _resume_point(partial, url)
         attempt = 0
+        parallel = True  # until a parallel attempt fails: then one stream
         fruitless = 0  # failures since the last attempt that got further than any before
         furthest = resume_from
         while True:
@@ -384,6 +402,7 @@ class Transfer:
                         policy=policy,
                         resume_from=resume_from,
                         validator=validator,
+                        parallel=parallel,
                     )
                 except BaseException:
                     sink.abandon()
@@ -392,6 +411,7 @@ class Transfer:
                 os.fsync(fd)
             except _Retryable as exc:
                 check_cancelled(cancel)
+                parallel = parallel and not sink.parallel
                 resume_from, validator = _next_resume(exc, sink, resume_from, validator)
                 if sink.position > furthest:  # a retry that made progress resets the budget
                     furthest, fruitless = sink.position, 0
@@ -440,6 +460,7 @@ class Transfer:
         policy: UrlPolicy | None,
         resume_from: int,
         validator: str | None,
+        parallel: bool,
     ) -> None:
         scheme = remote.url.partition("://")[0].lower()
         if scheme in {"http", "https"}:
@@ -451,6 +472,7 @@ class Transfer:
                 policy=policy,
                 resume_from=resume_from,
                 validator=validator,
+                parallel=parallel,
             )
         else:
             self._attempt_fsspec(remote, sink, options, on_size)
@@ -465,14 +487,11 @@ class Transfer:
         policy: UrlPolicy | None,
         resume_from: int,
         validator: str | None,
+        parallel: bool = True,
     ) -> None:
         url = redact_url(remote.url)
         buffer_size = max(options.chunk_size, MIN_BUFFER)
-        headers = dict(remote.headers)
-        ranged = resume_from > 0 and validator is not None
-        if ranged:
-            headers["Range"] = f"bytes={resume_from}-"
-            headers["If-Range"] = str(validator)
+        headers, ranged = _request_headers(remote, resume_from, validator)
         try:
             response = self._http.request(
                 "GET",
@@ -486,6 +505,17 @@ class Transfer:
             raise DownloadFailed(f"TLS error for {url}: {exc}", url=url) from exc
         except urllib3.exceptions.HTTPError as exc:
             raise _Retryable(f"connection failed: {_reason(exc)}") from exc
+        if parallel and _can_split(response, remote, options, ranged=ranged):
+            self._parallel(
+                remote,
+                sink,
+                options,
+                headers=headers,
+                response=response,
+                policy=policy,
+                on_size=on_size,
+            )
+            return
         complete = False
         try:
             length = _start_body(response, sink, remote, url, resume_from if ranged else 0)
@@ -510,6 +540,55 @@ class Transfer:
             complete = True
         finally:
             _finish(response, complete=complete)
+        _check_size(remote, sink.position, url)
+
+    def _parallel(
+        self,
+        remote: RemoteFile,
+        sink: _Sink,
+        options: DownloadOptions,
+        *,
+        headers: dict[str, str],
+        response: urllib3.BaseHTTPResponse,
+        policy: UrlPolicy | None,
+        on_size: Callable[[int], None],
+    ) -> None:
+        """Fetch a large file over several connections, hashing its prefix as it completes."""
+        from model_fetch.transfer._parallel import RangeFailed, fetch_ranges  # noqa: PLC0415
+
+        url = redact_url(remote.url)
+        total = int(response.headers["Content-Length"])
+        validator = usable_validator(
+            response.headers.get("ETag"), response.headers.get("Last-Modified")
+        )
+        _finish(response, complete=False)  # the probe's body is not read: ranges take over
+        if validator is None:  # pragma: no cover - _can_split checked it
+            raise _Retryable("no validator for ranged requests")
+        sink.begin_parallel(validator=validator, total=total)
+        on_size(total)
+        try:
+            fetch_ranges(
+                http=self._http,
+                url=remote.url,
+                headers=headers,
+                fd=sink.fd,
+                size=total,
+                validator=validator,
+                connections=options.connections,
+                timeout=float(options.timeout),
+                verify=options.verify_ssl,
+                policy=policy,
+                cancel=sink.cancel,
+                hashers=list(sink.hashers.values()),
+                on_bytes=sink.advance,
+                retries=options.retry_count,
+            )
+        except RangeFailed as exc:
+            raise _Retryable(f"parallel download failed: {exc.reason}", restart=True) from exc
+        except OSError as exc:
+            if exc.errno in _NO_SPACE:
+                raise _no_space(exc, sink.position) from exc
+            raise
         _check_size(remote, sink.position, url)
 
     def _attempt_fsspec(
@@ -589,6 +668,47 @@ def _check_status(response: urllib3.BaseHTTPResponse, url: str) -> None:
         )
     if status not in (200, 206):
         raise DownloadFailed(f"Download failed: HTTP {status} from {url}", url=url)
+
+
+def _request_headers(
+    remote: RemoteFile,
+    resume_from: int,
+    validator: str | None,
+) -> tuple[dict[str, str], bool]:
+    """The headers of an attempt, with Range and If-Range when it resumes."""
+    headers = dict(remote.headers)
+    ranged = resume_from > 0 and validator is not None
+    if ranged:
+        headers["Range"] = f"bytes={resume_from}-"
+        headers["If-Range"] = str(validator)
+    return headers, ranged
+
+
+def _can_split(
+    response: urllib3.BaseHTTPResponse,
+    remote: RemoteFile,
+    options: DownloadOptions,
+    *,
+    ranged: bool,
+) -> bool:
+    """Whether a first answer allows a parallel ranged download of a large file."""
+    from model_fetch.transfer._parallel import PARALLEL_MIN_SIZE  # noqa: PLC0415
+
+    length = response.headers.get("Content-Length", "")
+    validator = usable_validator(
+        response.headers.get("ETag"), response.headers.get("Last-Modified")
+    )
+    return (
+        not ranged
+        and options.connections > 1
+        and response.status == 200  # noqa: PLR2004 - a plain, complete answer
+        and response.headers.get("Accept-Ranges", "").lower() == "bytes"
+        and length.isdigit()
+        and int(length) >= PARALLEL_MIN_SIZE
+        and remote.size in (None, int(length))
+        and validator is not None
+        and "gzip" not in response.headers.get("Content-Encoding", "").lower()
+    )
 
 
 def _resume_point(partial: PartialFile | None, url: str) -> tuple[int, str | None]:
