@@ -19,7 +19,7 @@ from model_fetch import (
     OfflineModeError,
     Progress,
 )
-from support.helpers import FakeClock, installed_files, payload, sha256, stray_files
+from support.helpers import COMPLETED_KEYS, FakeClock, installed_files, payload, sha256, stray_files
 from support.server import Fault, FileServer
 
 DATA = payload(300_000)
@@ -70,17 +70,7 @@ def test_no_checksum_means_not_verified(downloader: Downloader, model_url: str) 
 def test_completed_body_matches_contract_keys(downloader: Downloader, model_url: str) -> None:
     """The result serialises to exactly the contract's "Download Completed" keys."""
     body = downloader.download("tiny", "v1", download_url=model_url).to_dict()
-    assert list(body) == [
-        "status",
-        "message",
-        "model_name",
-        "version",
-        "file_path",
-        "file_size_mb",
-        "download_duration_seconds",
-        "checksum_verified",
-        "installation",
-    ]
+    assert list(body) == COMPLETED_KEYS
     assert list(body["installation"]) == [
         "status",
         "installed_at",

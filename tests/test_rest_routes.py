@@ -13,21 +13,10 @@ from fastapi.testclient import TestClient
 from model_fetch import Downloader
 from model_fetch.http import ServerSettings, create_app
 from model_fetch.transfer import UrlPolicy
-from support.helpers import payload, sha256
+from support.helpers import COMPLETED_KEYS, payload, sha256
 from support.server import Fault, FileServer
 
 DATA = payload(150_000, seed=41)
-COMPLETED_KEYS = [
-    "status",
-    "message",
-    "model_name",
-    "version",
-    "file_path",
-    "file_size_mb",
-    "download_duration_seconds",
-    "checksum_verified",
-    "installation",
-]
 STARTED_KEYS = [
     "status",
     "message",

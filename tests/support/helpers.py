@@ -52,3 +52,17 @@ def stray_files(store: Path) -> list[Path]:
     """Files left in the staging area."""
     root = store / ".staging"
     return sorted(p for p in root.rglob("*")) if root.exists() else []
+
+
+#: The contract's "Download Completed" keys, in the contract's order.
+COMPLETED_KEYS = [
+    "status",
+    "message",
+    "model_name",
+    "version",
+    "file_path",
+    "file_size_mb",
+    "download_duration_seconds",
+    "checksum_verified",
+    "installation",
+]
