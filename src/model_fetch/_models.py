@@ -46,6 +46,8 @@ __all__ = [
 
 MIB: Final = 1024 * 1024
 DEFAULT_CONNECTIONS: Final = 1
+#: Files at least this large may be split over ``connections`` (64 MiB).
+DEFAULT_PARALLEL_MIN_SIZE: Final = 64 * 1024 * 1024
 Stage = Literal["downloading", "verifying", "installing"]
 IfExists = Literal["reuse", "error"]
 
@@ -139,6 +141,9 @@ class DownloadOptions:
             huggingface_hub and curl, and on a fast link one stream is faster (measured: 452
             against 367 MB/s over loopback). Raise it (4 to 8) for servers that cap each
             connection.
+        parallel_min_size: model_fetch extra: the smallest file, in bytes, that is split over
+            several connections (64 MiB by default; at least 1 MiB). Smaller files gain little
+            from splitting: each range costs a request and a round trip.
         allow_torchscript: model_fetch extra (library and CLI only): let the readiness check
             load TorchScript archives with ``torch.jit.load``, which runs their code.
     """
@@ -167,6 +172,10 @@ class DownloadOptions:
 
     connections: int = attrs.field(
         default=DEFAULT_CONNECTIONS, validator=_strict_int("connections", 1, 16)
+    )
+    parallel_min_size: int = attrs.field(
+        default=DEFAULT_PARALLEL_MIN_SIZE,
+        validator=_strict_int("parallel_min_size", 1 << 20, 1 << 50),
     )
     allow_torchscript: bool = attrs.field(
         default=False, validator=_strict_bool("allow_torchscript")
@@ -210,6 +219,8 @@ class DownloadOptions:
             del data["allow_torchscript"]
         if data["connections"] == DEFAULT_CONNECTIONS:
             del data["connections"]
+        if data["parallel_min_size"] == DEFAULT_PARALLEL_MIN_SIZE:
+            del data["parallel_min_size"]
         for key in ("allow_patterns", "ignore_patterns"):
             if data[key] is None:
                 del data[key]

@@ -91,7 +91,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--connections",
         type=int,
         metavar="N",
-        help="parallel connections for a file of 64 MiB or more (default 1)",
+        help="parallel connections for a large file (default 1)",
+    )
+    download.add_argument(
+        "--parallel-min-size",
+        type=int,
+        metavar="BYTES",
+        help="split files of at least this size over --connections (default 64 MiB)",
     )
     download.add_argument("--no-verify-ssl", action="store_true", help="skip TLS verification")
     download.add_argument("--no-extract", action="store_true", help="do not extract archives")
@@ -295,6 +301,7 @@ def _download(downloader: Downloader, args: argparse.Namespace) -> int:
         "timeout": args.timeout,
         "retry_count": args.retries,
         "connections": args.connections,
+        "parallel_min_size": args.parallel_min_size,
     }
     options: dict[str, Any] = {key: value for key, value in given.items() if value is not None}
     if args.no_verify_ssl:

@@ -81,6 +81,7 @@ class OptionsBody(_Strict):
     timeout: JsonNumber = Field(300, gt=0, le=CAPS["timeout"])
     retry_count: JsonInt = Field(3, ge=0, le=CAPS["retry_count"])
     connections: JsonInt = Field(1, ge=1, le=CAPS["connections"])
+    parallel_min_size: JsonInt = Field(64 * 1024 * 1024, ge=1 << 20, le=1 << 50)
     verify_ssl: StrictBool = True
     extract_after_download: StrictBool = True
     cleanup_temp_files: StrictBool = True

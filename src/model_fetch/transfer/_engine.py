@@ -30,7 +30,7 @@ from model_fetch.exceptions import (
     ModelFetchError,
     ModelNotFound,
 )
-from model_fetch.transfer._resume import parse_content_range, usable_validator
+from model_fetch.transfer._resume import ResumeState, parse_content_range, usable_validator
 from model_fetch.transfer._retry import RETRY_STATUSES, backoff_delay, parse_retry_after
 
 if TYPE_CHECKING:
@@ -39,6 +39,7 @@ if TYPE_CHECKING:
     from model_fetch._clock import Clock
     from model_fetch._models import DownloadOptions, RemoteFile
     from model_fetch.transfer._http import HttpClient
+    from model_fetch.transfer._parallel import Coverage, Spans
     from model_fetch.transfer._policy import UrlPolicy
     from model_fetch.transfer._resume import PartialFile
 
@@ -229,16 +230,19 @@ class _Sink:
         self._reserve = reserve
         self._writer: _Writer | None = None
         self.parallel = False
+        self.coverage: Coverage | None = None
         self._advance_lock = threading.Lock()
 
     @property
     def begun(self) -> bool:
         """Whether the body started (so the file holds ``written`` valid bytes)."""
-        return self._writer is not None
+        return self._writer is not None or self.coverage is not None
 
     @property
     def written(self) -> int:
         """Bytes from the start of the file that were written (valid within this process)."""
+        if self.coverage is not None:
+            return self.coverage.prefix()
         return self._writer.written if self._writer is not None else self.started_at
 
     def begin(self, start: int, *, validator: str | None, total: int | None) -> None:
@@ -257,13 +261,31 @@ class _Sink:
         self.validator, self.total = validator, total
         self._writer = _Writer(self.fd, self.hashers, start=start, on_synced=self._synced)
 
-    def begin_parallel(self, *, validator: str, total: int) -> None:
-        """Start a parallel ranged body: preallocate the file; ranges write in place."""
-        os.ftruncate(self.fd, 0)
+    def begin_parallel(self, *, validator: str, total: int, keep: Spans) -> Coverage:
+        """Start a parallel ranged body: preallocate the file; ranges write in place.
+
+        ``keep`` names byte ranges already on disk from an earlier attempt of the same file
+        (same validator and size); everything else is fetched again.
+        """
+        from model_fetch.transfer._parallel import Coverage  # noqa: PLC0415
+
+        if not keep:
+            os.ftruncate(self.fd, 0)
         os.ftruncate(self.fd, total)
-        self.position = self.started_at = 0
+        self.coverage = Coverage(keep)
+        self.position = self.started_at = self.coverage.total()
         self.validator, self.total = validator, total
         self.parallel = True
+        self._on_position(self.position)
+        return self.coverage
+
+    def durable(self, spans: Spans) -> None:
+        """Record the ranges of a parallel download that a sync made durable."""
+        if self.partial is not None and self.validator is not None:
+            completed = spans[0][1] if spans and spans[0][0] == 0 else 0
+            self.partial.save(
+                validator=self.validator, size=self.total, completed=completed, ranges=spans
+            )
 
     def advance(self, size: int) -> None:
         """Count bytes a range worker wrote (thread-safe)."""
@@ -276,13 +298,28 @@ class _Sink:
         if self.partial is not None and self.validator is not None:
             self.partial.save(validator=self.validator, size=self.total, completed=durable)
 
-    def keep(self) -> None:
-        """After a failure: make what was written durable and record it for a later resume."""
-        if self.partial is None or self._writer is None or self.validator is None:
-            return
+    def keep(self) -> ResumeState | None:
+        """After a failure: make what was written durable and record it for a later resume.
+
+        Returns:
+            Where the next attempt may resume, or None when nothing can be resumed.
+        """
+        if not self.begun or self.validator is None:
+            return None
+        spans = self.coverage.spans() if self.coverage is not None else ()
         with contextlib.suppress(OSError):
             os.fsync(self.fd)
-            self.partial.save(validator=self.validator, size=self.total, completed=self.written)
+            if self.partial is not None:
+                self.partial.save(
+                    validator=self.validator, size=self.total, completed=self.written, ranges=spans
+                )
+        return ResumeState(
+            url=self.partial.url if self.partial is not None else "",
+            validator=self.validator,
+            size=self.total,
+            completed=self.written,
+            ranges=spans,
+        )
 
     def write(self, data: bytes | memoryview, *, already_written: bool = False) -> None:
         check_cancelled(self.cancel)
@@ -374,11 +411,11 @@ class Transfer:
         if policy is not None:
             policy.check(remote.url, resolve=False)
         path = partial.path if partial is not None else dest
-        resume_from, validator = _resume_point(partial, url)
+        resume = _resume_point(partial, url)
         attempt = 0
-        parallel = True  # until a parallel attempt fails: then one stream
+        parallel = True  # until the server breaks the range rules: then one stream
         fruitless = 0  # failures since the last attempt that got further than any before
-        furthest = resume_from
+        furthest = resume.completed if resume is not None else 0
         while True:
             attempt += 1
             fd = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_BINARY", 0), 0o644)
@@ -400,8 +437,7 @@ class Transfer:
                         options,
                         on_size=on_size,
                         policy=policy,
-                        resume_from=resume_from,
-                        validator=validator,
+                        resume=resume,
                         parallel=parallel,
                     )
                 except BaseException:
@@ -411,8 +447,10 @@ class Transfer:
                 os.fsync(fd)
             except _Retryable as exc:
                 check_cancelled(cancel)
-                parallel = parallel and not sink.parallel
-                resume_from, validator = _next_resume(exc, sink, resume_from, validator)
+                parallel = parallel and not (sink.parallel and exc.restart)
+                resume = _next_resume(exc, sink, resume)
+                if resume is None and partial is not None:
+                    partial.forget()  # the sidecar must not outlive the bytes it describes
                 if sink.position > furthest:  # a retry that made progress resets the budget
                     furthest, fruitless = sink.position, 0
                 fruitless += 1
@@ -458,8 +496,7 @@ class Transfer:
         *,
         on_size: Callable[[int], None],
         policy: UrlPolicy | None,
-        resume_from: int,
-        validator: str | None,
+        resume: ResumeState | None,
         parallel: bool,
     ) -> None:
         scheme = remote.url.partition("://")[0].lower()
@@ -470,8 +507,7 @@ class Transfer:
                 options,
                 on_size=on_size,
                 policy=policy,
-                resume_from=resume_from,
-                validator=validator,
+                resume=resume,
                 parallel=parallel,
             )
         else:
@@ -485,13 +521,13 @@ class Transfer:
         *,
         on_size: Callable[[int], None],
         policy: UrlPolicy | None,
-        resume_from: int,
-        validator: str | None,
+        resume: ResumeState | None,
         parallel: bool = True,
     ) -> None:
         url = redact_url(remote.url)
         buffer_size = max(options.chunk_size, MIN_BUFFER)
-        headers, ranged = _request_headers(remote, resume_from, validator)
+        resume_with = _single_stream_resume(resume, options, parallel)
+        headers, ranged = _request_headers(remote, resume_with)
         try:
             response = self._http.request(
                 "GET",
@@ -514,11 +550,14 @@ class Transfer:
                 response=response,
                 policy=policy,
                 on_size=on_size,
+                resume=resume,
             )
             return
         complete = False
         try:
-            length = _start_body(response, sink, remote, url, resume_from if ranged else 0)
+            length = _start_body(
+                response, sink, remote, url, resume_with.completed if resume_with and ranged else 0
+            )
             if sink.total is not None:
                 on_size(sink.total)
             try:
@@ -552,8 +591,13 @@ class Transfer:
         response: urllib3.BaseHTTPResponse,
         policy: UrlPolicy | None,
         on_size: Callable[[int], None],
+        resume: ResumeState | None,
     ) -> None:
-        """Fetch a large file over several connections, hashing its prefix as it completes."""
+        """Fetch a large file over several connections, hashing its prefix as it completes.
+
+        A partial left by an earlier parallel attempt is kept only when the probe's validator
+        and size are the ones it was written under.
+        """
         from model_fetch.transfer._parallel import RangeFailed, fetch_ranges  # noqa: PLC0415
 
         url = redact_url(remote.url)
@@ -564,8 +608,12 @@ class Transfer:
         _finish(response, complete=False)  # the probe's body is not read: ranges take over
         if validator is None:  # pragma: no cover - _can_split checked it
             raise _Retryable("no validator for ranged requests")
-        sink.begin_parallel(validator=validator, total=total)
+        same_file = resume is not None and (resume.validator, resume.size) == (validator, total)
+        keep = resume.ranges if resume is not None and same_file else ()
+        if keep:
+            log.info("Resuming %s: %d bytes already on disk", url, sum(e - s for s, e in keep))
         on_size(total)
+        coverage = sink.begin_parallel(validator=validator, total=total, keep=keep)
         try:
             fetch_ranges(
                 http=self._http,
@@ -582,9 +630,13 @@ class Transfer:
                 hashers=list(sink.hashers.values()),
                 on_bytes=sink.advance,
                 retries=options.retry_count,
+                coverage=coverage,
+                on_durable=sink.durable,
             )
         except RangeFailed as exc:
-            raise _Retryable(f"parallel download failed: {exc.reason}", restart=True) from exc
+            raise _Retryable(
+                f"parallel download failed: {exc.reason}", restart=exc.restart
+            ) from exc
         except OSError as exc:
             if exc.errno in _NO_SPACE:
                 raise _no_space(exc, sink.position) from exc
@@ -670,17 +722,13 @@ def _check_status(response: urllib3.BaseHTTPResponse, url: str) -> None:
         raise DownloadFailed(f"Download failed: HTTP {status} from {url}", url=url)
 
 
-def _request_headers(
-    remote: RemoteFile,
-    resume_from: int,
-    validator: str | None,
-) -> tuple[dict[str, str], bool]:
+def _request_headers(remote: RemoteFile, resume: ResumeState | None) -> tuple[dict[str, str], bool]:
     """The headers of an attempt, with Range and If-Range when it resumes."""
     headers = dict(remote.headers)
-    ranged = resume_from > 0 and validator is not None
-    if ranged:
-        headers["Range"] = f"bytes={resume_from}-"
-        headers["If-Range"] = str(validator)
+    ranged = resume is not None and resume.completed > 0 and resume.validator is not None
+    if resume is not None and ranged:
+        headers["Range"] = f"bytes={resume.completed}-"
+        headers["If-Range"] = str(resume.validator)
     return headers, ranged
 
 
@@ -692,8 +740,6 @@ def _can_split(
     ranged: bool,
 ) -> bool:
     """Whether a first answer allows a parallel ranged download of a large file."""
-    from model_fetch.transfer._parallel import PARALLEL_MIN_SIZE  # noqa: PLC0415
-
     length = response.headers.get("Content-Length", "")
     validator = usable_validator(
         response.headers.get("ETag"), response.headers.get("Last-Modified")
@@ -704,40 +750,44 @@ def _can_split(
         and response.status == 200  # noqa: PLR2004 - a plain, complete answer
         and response.headers.get("Accept-Ranges", "").lower() == "bytes"
         and length.isdigit()
-        and int(length) >= PARALLEL_MIN_SIZE
+        and int(length) >= options.parallel_min_size
         and remote.size in (None, int(length))
         and validator is not None
         and "gzip" not in response.headers.get("Content-Encoding", "").lower()
     )
 
 
-def _resume_point(partial: PartialFile | None, url: str) -> tuple[int, str | None]:
-    """Where a download starts: the durable prefix of a usable partial, else byte 0."""
+def _single_stream_resume(
+    resume: ResumeState | None, options: DownloadOptions, parallel: bool
+) -> ResumeState | None:
+    """The partial to resume with a Range request; None for a plain request.
+
+    A partial with ranges beyond its prefix comes from a parallel attempt: when another
+    parallel attempt may follow, a plain probe decides whether those ranges still hold.
+    """
+    if resume is None or (parallel and resume.ranges and options.connections > 1):
+        return None
+    return resume
+
+
+def _resume_point(partial: PartialFile | None, url: str) -> ResumeState | None:
+    """What a download resumes from: a usable partial's durable bytes, else None (byte 0)."""
     if partial is None:
-        return 0, None
+        return None
     os.makedirs(partial.directory, exist_ok=True)
     state = partial.load()
-    if state is None:
-        return 0, None
-    log.info("Resuming %s from byte %d", url, state.completed)
-    return state.completed, state.validator
+    if state is not None:
+        log.info("Resuming %s from byte %d", url, state.completed)
+    return state
 
 
-def _next_resume(
-    exc: _Retryable,
-    sink: _Sink,
-    resume_from: int,
-    validator: str | None,
-) -> tuple[int, str | None]:
-    """Where the next attempt starts after a retryable failure."""
+def _next_resume(exc: _Retryable, sink: _Sink, resume: ResumeState | None) -> ResumeState | None:
+    """Where the next attempt starts after a retryable failure (None: from byte 0)."""
     if exc.restart:
-        return 0, None
+        return None
     if not sink.begun:  # failed before any body: the last resume point still holds
-        return resume_from, validator
-    if sink.validator is None:  # nothing to guard a resume with: start again
-        return 0, None
-    sink.keep()  # the next attempt, or a later call, resumes from here
-    return sink.written, sink.validator
+        return resume
+    return sink.keep()  # the next attempt, or a later call, resumes from here
 
 
 def _start_body(

@@ -9,6 +9,9 @@ with ``Range: bytes=N-`` and ``If-Range: <validator>``:
 - a ``206`` whose ``Content-Range`` starts at N is appended;
 - a ``200`` means the file changed (or ranges are not supported): start again from zero;
 - a ``206`` that starts anywhere else is never spliced: start again from zero.
+
+A parallel download (see :mod:`._parallel`) also records the byte ranges beyond the prefix that
+are on disk; a later parallel attempt with the same validator and size fetches only the rest.
 """
 
 from __future__ import annotations
@@ -75,16 +78,29 @@ class ResumeState:
         validator: The If-Range validator, or None (then the partial cannot be resumed).
         size: The file's full size, when known.
         completed: Bytes from the start that are on disk.
+        ranges: Every byte range (start, end exclusive) on disk, from a parallel download;
+            empty for a single stream, whose ``completed`` prefix says it all.
     """
 
     url: str
     validator: str | None
     size: int | None
     completed: int
+    ranges: tuple[tuple[int, int], ...] = ()
 
 
 def _strip_query(url: str) -> str:
     return url.split("?", 1)[0].split("#", 1)[0]
+
+
+def _sane_ranges(ranges: tuple[tuple[int, int], ...], on_disk: int) -> bool:
+    """Sorted, disjoint, non-empty ranges within the file (a sidecar is untrusted input)."""
+    position = 0
+    for start, end in ranges:
+        if start < position or end <= start or end > on_disk:
+            return False
+        position = end
+    return True
 
 
 class PartialFile:
@@ -113,16 +129,26 @@ class PartialFile:
                 validator=data.get("validator"),
                 size=data.get("size"),
                 completed=int(data["completed"]),
+                ranges=tuple((int(start), int(end)) for start, end in data.get("ranges", ())),
             )
             on_disk = os.path.getsize(self.path)
         except (OSError, ValueError, KeyError, TypeError):
             return None
         if state.url != self.url or state.validator is None or state.completed > on_disk:
             return None
+        if not _sane_ranges(state.ranges, on_disk):
+            return None
         return state
 
-    def save(self, *, validator: str | None, size: int | None, completed: int) -> None:
-        """Record progress; call only after the first ``completed`` bytes were fsynced."""
+    def save(
+        self,
+        *,
+        validator: str | None,
+        size: int | None,
+        completed: int,
+        ranges: tuple[tuple[int, int], ...] = (),
+    ) -> None:
+        """Record progress; call only after the bytes it names were fsynced."""
         os.makedirs(self.directory, exist_ok=True)
         document = {
             "format": 1,
@@ -130,6 +156,7 @@ class PartialFile:
             "validator": validator,
             "size": size,
             "completed": completed,
+            "ranges": [list(span) for span in ranges],
             "updated_at": iso_timestamp(dt.datetime.now(dt.UTC)),
         }
         tmp = f"{self.sidecar}.{uuid.uuid4().hex[:8]}.tmp"
