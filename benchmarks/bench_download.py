@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 # Copyright (c) 2026 model_fetch developers. Licensed under the MIT License.
-"""Benchmark verified downloads: model_fetch against curl | openssl, pooch and torch.hub.
+"""Benchmark verified downloads: model_fetch against curl | openssl, aria2c and Python peers.
 
 The script generates a test file, serves it from a private nginx on 127.0.0.1 (out of the
 page cache, ``sendfile on``), and times each client downloading the whole file with sha256
@@ -10,10 +10,13 @@ verification, over several rounds in rotating order. It prints a table of median
 Usage::
 
     python benchmarks/bench_download.py [--size-mib 1024] [--rounds 3] [--out results.json]
-                                         [--markdown]
+                                         [--markdown] [--connections N] [--limit-rate 50m]
+                                         [--write-docs NAME]
 
-Requires ``/usr/sbin/nginx`` (``apt-get install -y nginx``), curl and openssl. pooch, torch
-and model_fetch are optional: a client that cannot be imported is reported as unavailable.
+Requires ``/usr/sbin/nginx`` (``apt-get install -y nginx``), curl and openssl. aria2c, pooch,
+torch, requests, huggingface_hub and model_fetch are optional: a client that cannot be found is
+reported as unavailable. ``--write-docs NAME`` writes the table into ``docs/benchmarks.md``
+(between ``<!-- bench:NAME -->`` markers) and a chart into ``docs/images/bench-NAME.svg``.
 See benchmarks/README.md.
 """
 
@@ -52,12 +55,24 @@ PAGE = 4096
 NGINX = "/usr/sbin/nginx"
 REPO_ROOT = Path(__file__).resolve().parent.parent
 FILE_NAME = "bench-model.bin"
-ALL_CLIENTS = ("model_fetch", "curl_openssl", "pooch", "torch_hub")
+ALL_CLIENTS = (
+    "model_fetch",
+    "curl_openssl",
+    "aria2c",
+    "pooch",
+    "torch_hub",
+    "hf_hub",
+    "requests_naive",
+)
+DEFAULT_CLIENTS = ("model_fetch", "curl_openssl", "pooch", "torch_hub", "hf_hub", "requests_naive")
 CLIENT_LABELS = {
     "model_fetch": "model_fetch",
     "curl_openssl": "curl -s | openssl dgst -sha256",
+    "aria2c": "aria2c --checksum=sha-256",
     "pooch": "pooch.retrieve",
     "torch_hub": "torch.hub.download_url_to_file",
+    "hf_hub": "huggingface_hub.hf_hub_download + sha256",
+    "requests_naive": "requests iter_content(8192) + sha256",
 }
 
 
@@ -281,6 +296,7 @@ class Context:
     size: int
     out_dir: Path
     verify_output: bool
+    connections: int = 1
 
 
 def check_output(ctx: Context, path: Path) -> None:
@@ -343,6 +359,7 @@ def make_model_fetch(ctx: Context) -> Client:
                 download_url=ctx.url,
                 checksum="sha256:" + ctx.sha256,
                 force_download=True,
+                options={"connections": ctx.connections},
             )
         elapsed = time.perf_counter() - t0
         file_path = Path(result.file_path)
@@ -469,11 +486,158 @@ def make_torch_hub(ctx: Context) -> Client:
     return client
 
 
+def make_aria2c(ctx: Context) -> Client:
+    """aria2c with as many connections as model_fetch, verifying the sha256 itself."""
+    client = Client("aria2c", f"{CLIENT_LABELS['aria2c']} -x{ctx.connections}")
+    if shutil.which("aria2c") is None:
+        client.unavailable = "unavailable: aria2c not found (apt-get install -y aria2)"
+        return client
+    out = ctx.out_dir / "aria2c"
+    out.mkdir(exist_ok=True)
+    n = str(ctx.connections)
+
+    def run(round_no: int) -> float:
+        name = f"aria2c-r{round_no}.bin"
+        command = [
+            "aria2c", f"-x{n}", f"-s{n}", "-k1M", f"--checksum=sha-256={ctx.sha256}",
+            "--quiet=true", "--allow-overwrite=true", "--auto-file-renaming=false",
+            "-d", str(out), "-o", name, ctx.url,
+        ]  # fmt: skip
+        try:
+            t0 = time.perf_counter()
+            proc = subprocess.run(command, check=False, capture_output=True, text=True)
+            elapsed = time.perf_counter() - t0
+            if proc.returncode != 0:
+                raise BenchError(f"aria2c exited {proc.returncode}: {proc.stderr.strip()}")
+            check_output(ctx, out / name)
+        finally:
+            remove(out / name)
+        return elapsed
+
+    client.run = run
+    return client
+
+
+def make_requests_naive(ctx: Context) -> Client:
+    """The loop most scripts contain: requests, iter_content(8192), hashlib, write."""
+    client = Client("requests_naive", CLIENT_LABELS["requests_naive"])
+    try:
+        requests: Any = importlib.import_module("requests")
+    except Exception as exc:  # noqa: BLE001
+        client.unavailable = f"unavailable: {type(exc).__name__}: {exc}"
+        return client
+    out = ctx.out_dir / "requests"
+    out.mkdir(exist_ok=True)
+
+    def run(round_no: int) -> float:
+        dest = out / f"requests-r{round_no}.bin"
+        try:
+            t0 = time.perf_counter()
+            digest = hashlib.sha256()
+            with requests.get(ctx.url, stream=True, timeout=60) as response, dest.open("wb") as f:
+                response.raise_for_status()
+                for chunk in response.iter_content(8192):
+                    digest.update(chunk)
+                    f.write(chunk)
+            if digest.hexdigest() != ctx.sha256:
+                raise BenchError("sha256 mismatch")
+            elapsed = time.perf_counter() - t0
+            check_output(ctx, dest)
+        finally:
+            remove(dest)
+        return elapsed
+
+    client.run = run
+    return client
+
+
+class _MiniHub:
+    """Just enough of the Hub for hf_hub_download: resolve answers 302 to nginx (the "CDN")."""
+
+    COMMIT = "0123456789abcdef0123456789abcdef01234567"
+
+    def __init__(self, ctx: Context) -> None:
+        import http.server  # noqa: PLC0415
+        import threading  # noqa: PLC0415
+
+        ctx_url, sha, size = ctx.url, ctx.sha256, ctx.size
+        commit = self.COMMIT
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *_args: object) -> None:
+                pass
+
+            def do_HEAD(self) -> None:
+                if "/resolve/" not in self.path:
+                    self.send_response(404)
+                    self.send_header("X-Error-Code", "EntryNotFound")
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
+                self.send_response(302)
+                self.send_header("Location", ctx_url)
+                self.send_header("X-Repo-Commit", commit)
+                self.send_header("X-Linked-Etag", f'"{sha}"')
+                self.send_header("X-Linked-Size", str(size))
+                self.send_header("ETag", f'"{sha}"')
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            do_GET = do_HEAD  # noqa: N815
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.endpoint = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+
+def make_hf_hub(ctx: Context) -> Client:
+    """hf_hub_download from a local hub whose resolve redirects to nginx, then a sha256 pass.
+
+    huggingface_hub does not check the sha256 of what it downloads, so the timed part adds the
+    pass over the file a user must make to verify it.
+    """
+    client = Client("hf_hub", CLIENT_LABELS["hf_hub"])
+    hub = _MiniHub(ctx)
+    # huggingface_hub reads these once, at import.
+    os.environ.update(
+        HF_ENDPOINT=hub.endpoint,
+        HF_HUB_DISABLE_XET="1",
+        HF_HUB_DISABLE_TELEMETRY="1",
+        HF_HUB_DISABLE_PROGRESS_BARS="1",
+    )
+    os.environ.pop("HF_HUB_OFFLINE", None)
+    try:
+        hf: Any = importlib.import_module("huggingface_hub")
+    except Exception as exc:  # noqa: BLE001
+        client.unavailable = f"unavailable: {type(exc).__name__}: {exc}"
+        return client
+    out = ctx.out_dir / "hf"
+
+    def run(round_no: int) -> float:
+        cache = out / f"r{round_no}"
+        try:
+            t0 = time.perf_counter()
+            got = Path(hf.hf_hub_download("bench/model", FILE_NAME, cache_dir=cache))
+            if sha256_file(got) != ctx.sha256:
+                raise BenchError("sha256 mismatch")
+            elapsed = time.perf_counter() - t0
+            check_output(ctx, got)
+        finally:
+            shutil.rmtree(cache, ignore_errors=True)
+        return elapsed
+
+    client.run = run
+    return client
+
+
 FACTORIES: dict[str, Callable[[Context], Client]] = {
     "model_fetch": make_model_fetch,
     "curl_openssl": make_curl_openssl,
+    "aria2c": make_aria2c,
     "pooch": make_pooch,
     "torch_hub": make_torch_hub,
+    "hf_hub": make_hf_hub,
+    "requests_naive": make_requests_naive,
 }
 
 
@@ -530,6 +694,7 @@ def machine_info() -> dict[str, Any]:
             "nginx": first_line([NGINX, "-v"]),
             "curl": first_line(["curl", "--version"]),
             "openssl": first_line(["openssl", "version"]),
+            "aria2c": first_line(["aria2c", "--version"]),
         },
         "libraries": {
             "model_fetch": getattr(mf, "__version__", None)
@@ -538,6 +703,7 @@ def machine_info() -> dict[str, Any]:
             "torch": dist_version("torch"),
             "urllib3": dist_version("urllib3"),
             "requests": dist_version("requests"),
+            "huggingface_hub": dist_version("huggingface_hub"),
         },
     }
 
@@ -628,8 +794,19 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--out", type=Path, help="write raw timings and machine info as JSON")
     parser.add_argument("--markdown", action="store_true", help="print the table as Markdown")
     parser.add_argument(
+        "--connections",
+        type=int,
+        default=1,
+        help="model_fetch's options.connections (and aria2c's -x/-s)",
+    )
+    parser.add_argument(
+        "--write-docs",
+        metavar="NAME",
+        help="write the table into docs/benchmarks.md and a chart into docs/images/",
+    )
+    parser.add_argument(
         "--clients",
-        default=",".join(ALL_CLIENTS),
+        default=",".join(DEFAULT_CLIENTS),
         help=f"comma-separated subset of: {', '.join(ALL_CLIENTS)}",
     )
     parser.add_argument(
@@ -739,6 +916,7 @@ def run_benchmark(args: argparse.Namespace, work: Path) -> dict[str, Any]:
             size=size,
             out_dir=out_dir,
             verify_output=not args.no_verify_output,
+            connections=args.connections,
         )
         clients = [FACTORIES[name](ctx) for name in args.client_names]
         for c in clients:
@@ -768,6 +946,7 @@ def run_benchmark(args: argparse.Namespace, work: Path) -> dict[str, Any]:
             "clients": args.client_names,
             "limit_rate": args.limit_rate,
             "verify_output": not args.no_verify_output,
+            "connections": args.connections,
         },
         "file": {"bytes": size, "sha256": sha},
         "server": {"nginx_config": (work / "nginx.conf").read_text()},
@@ -838,6 +1017,33 @@ def main(argv: list[str] | None = None) -> int:
     )
     if mf_info.get("origin", "installed") != "installed":
         print(f"note: model_fetch {mf_info['origin']}")
+    if args.write_docs:
+        from docs_output import write_chart, write_section  # noqa: PLC0415
+
+        given = sys.argv[1:] if argv is None else argv
+        out_at = given.index("--out") if "--out" in given else None  # a local path: not shown
+        if out_at is not None:
+            given = given[:out_at] + given[out_at + 2 :]
+        argv_text = " ".join(given)
+        machine = results["machine"]
+        heading = (
+            f"{results['date'][:16].replace('T', ' ')} UTC, {machine['nproc']} CPUs "
+            f"({machine['cpu_model']}), Python {machine['python']}, "
+            f"{args.size_mib} MiB file, {args.rounds} rounds in rotating order, medians; "
+            f"`python benchmarks/bench_download.py {argv_text}`"
+        )
+        write_section(
+            args.write_docs, heading + "\n\n" + render_table(results["summary"], markdown=True)
+        )
+        rows = [r for r in results["summary"] if r["median_mb_per_s"]]
+        write_chart(
+            args.write_docs,
+            labels=[r["label"] for r in rows],
+            values=[r["median_mb_per_s"] for r in rows],
+            xlabel="median MB/s (higher is better)",
+            title=f"{args.size_mib} MiB verified download"
+            + (f", nginx limit_rate {args.limit_rate}" if args.limit_rate else ""),
+        )
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(results, indent=2) + "\n")
