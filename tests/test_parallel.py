@@ -193,3 +193,20 @@ def test_coverage_merges_like_a_set_of_bytes(spans: list[tuple[int, int]]) -> No
     assert coverage.prefix() == prefix
     gaps = coverage.gaps(300)
     assert {b for s, e in gaps for b in range(s, e)} == set(range(300)) - covered
+
+
+def test_dripping_ranges_are_restarted_by_the_stall_guard(
+    downloader: Downloader, server: FileServer, url: str
+) -> None:
+    """Ranges that drip a few bytes a second are ended after `timeout` and resumed."""
+    server.queue(PATH, Fault(), *[Fault(drip=(10, 0.05))] * 4)
+    result = downloader.download(
+        "big",
+        "v1",
+        download_url=url,
+        checksum=f"sha256:{DIGEST}",
+        options={**FOUR, "timeout": 1, "retry_count": 0},
+    )
+    assert Path(result.file_path).read_bytes() == BIG
+    segments = (len(BIG) + SEGMENT_SIZE - 1) // SEGMENT_SIZE
+    assert len(ranges(server)) >= segments + 4, "each dripping range was asked for again"

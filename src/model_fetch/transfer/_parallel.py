@@ -59,6 +59,8 @@ MIN_SPLIT: Final = 2 * 1024 * 1024
 SPLIT_AFTER: Final = 1.0
 #: The prefix is synced (and the resume sidecar updated) every this many bytes.
 SYNC_EVERY: Final = 64 * 1024 * 1024
+#: Fewer bytes than this over a whole ``timeout`` window is a stalled range (as for one stream).
+STALL_MIN_BYTES: Final = 1024
 _READ: Final = 256 * 1024
 
 #: Byte ranges as ``(start, end)`` pairs, end exclusive.
@@ -416,6 +418,27 @@ def _fetch_segment(job: _Transfer, segment: _Segment) -> None:
             return
 
 
+class _StallGuard:
+    """Ends a request that delivers fewer than STALL_MIN_BYTES in any ``timeout`` window.
+
+    A read timeout ends a silent connection; this ends one that drips a few bytes at a time.
+    """
+
+    def __init__(self, timeout: float) -> None:
+        self._timeout = timeout
+        self._start = time.monotonic()
+        self._bytes = 0
+
+    def count(self, size: int) -> None:
+        self._bytes += size
+        now = time.monotonic()
+        if now - self._start >= self._timeout:
+            if self._bytes < STALL_MIN_BYTES:
+                message = f"stalled: fewer than {STALL_MIN_BYTES} bytes in {self._timeout:g} s"
+                raise urllib3.exceptions.ProtocolError(message)
+            self._start, self._bytes = now, 0
+
+
 def _one_request(job: _Transfer, segment: _Segment) -> None:
     offset, asked_end = segment.position, segment.end
     sent = {**job.headers, "Range": f"bytes={offset}-{asked_end - 1}", "If-Range": job.validator}
@@ -434,6 +457,7 @@ def _one_request(job: _Transfer, segment: _Segment) -> None:
             or content_range.total not in (None, job.size)
         ):
             raise RangeFailed("the server answered another range than asked", restart=True)
+        window = _StallGuard(job.timeout)
         with on_cancel(job.cancel, response.shutdown):
             while offset < segment.end:  # ``end`` moves back when another worker splits it
                 check_cancelled(job.cancel)
@@ -442,6 +466,7 @@ def _one_request(job: _Transfer, segment: _Segment) -> None:
                 data = response.read1(min(_READ, segment.end - offset))
                 if not data:
                     break
+                window.count(len(data))
                 view = memoryview(data)[: max(segment.end - offset, 0)]
                 counted = len(view)
                 while view:
