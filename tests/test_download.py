@@ -361,6 +361,8 @@ def test_malformed_checksum_is_invalid(
         {"timeout": -1},
         {"retry_count": True},
         {"verify_ssl": 1},
+        {"connections": 0},
+        {"parallel_min_size": 4096},
         {"bogus": 1},
     ],
 )

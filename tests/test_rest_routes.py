@@ -135,6 +135,8 @@ def test_wait_zero_forces_asynchronous(client: TestClient, url: str) -> None:
         ({"model_name": "x", "options": {"chunk_size": 1 << 30}}, "chunk_size"),
         ({"model_name": "x", "options": {"timeout": 100000}}, "timeout"),
         ({"model_name": "x", "options": {"retry_count": 11}}, "retry_count"),
+        ({"model_name": "x", "options": {"connections": 17}}, "connections"),
+        ({"model_name": "x", "options": {"parallel_min_size": 1024}}, "parallel_min_size"),
         ({"model_name": "x", "options": {"verify_ssl": 0}}, "verify_ssl"),
         ({"model_name": "x", "options": {"verify_ssl": False}}, "allow-insecure-tls"),
         ({"model_name": "x", "checksum": "sha256:zz"}, "checksum"),
