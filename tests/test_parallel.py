@@ -210,3 +210,16 @@ def test_dripping_ranges_are_restarted_by_the_stall_guard(
     assert Path(result.file_path).read_bytes() == BIG
     segments = (len(BIG) + SEGMENT_SIZE - 1) // SEGMENT_SIZE
     assert len(ranges(server)) >= segments + 4, "each dripping range was asked for again"
+
+
+def test_the_threshold_is_configurable(downloader: Downloader, server: FileServer) -> None:
+    """parallel_min_size lowers the size from which a file is split."""
+    part = BIG[: SEGMENT_SIZE + 4 * 1024 * 1024]
+    server.add_file("/mid.bin", part)
+    options = {**FOUR, "parallel_min_size": SEGMENT_SIZE}
+    result = downloader.download("mid", "v1", download_url=server.url("/mid.bin"), options=options)
+    assert Path(result.file_path).read_bytes() == part
+    asked = sorted(
+        r.headers["range"] for r in server.requests_for("/mid.bin") if "range" in r.headers
+    )
+    assert asked == [f"bytes=0-{SEGMENT_SIZE - 1}", f"bytes={SEGMENT_SIZE}-{len(part) - 1}"]
