@@ -33,8 +33,9 @@ _LOADED: Final = {
     ("use", "href"),
     ("input", "src"),
 }
-#: A URL that leaves the site: a scheme other than data/blob, or protocol-relative.
-_REMOTE: Final = re.compile(r"^\s*(?:[a-z][a-z0-9+.-]*:|//)(?!//)", re.IGNORECASE)
+#: A URL that leaves the site: one with a scheme (other than the local ones below), or
+#: protocol-relative (``//host/path``).
+_REMOTE: Final = re.compile(r"^(?:[a-z][a-z0-9+.-]*:|//)", re.IGNORECASE)
 _LOCAL_SCHEMES: Final = ("data:", "blob:", "about:", "javascript:", "#")
 _CSS_URL: Final = re.compile(r"""(?:url\(\s*['"]?|@import\s+['"])([^'")\s]+)""", re.IGNORECASE)
 
@@ -44,7 +45,7 @@ def is_remote(url: str) -> bool:
     url = url.strip()
     if url.lower().startswith(_LOCAL_SCHEMES):
         return False
-    return bool(_REMOTE.match(url)) or url.startswith("//")
+    return bool(_REMOTE.match(url))
 
 
 class _Collector(html.parser.HTMLParser):
