@@ -39,6 +39,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import time
 import warnings
 from importlib import resources
 from pathlib import Path
@@ -146,6 +147,29 @@ class ExampleParser:
 # -- bash blocks ------------------------------------------------------------------------------
 
 
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def _end_group(process: subprocess.Popen[bytes]) -> None:
+    """Stop a block and its background jobs; wait until they are gone (ports are free again)."""
+    for sig, grace in ((signal.SIGTERM, 10.0), (signal.SIGKILL, 5.0)):
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, sig)
+        process.poll()
+        deadline = time.monotonic() + grace
+        while _group_alive(process.pid) and time.monotonic() < deadline:
+            process.poll()  # reap the block's own shell
+            time.sleep(0.05)
+        if not _group_alive(process.pid):
+            break
+    process.wait()
+
+
 def run_bash(example: Example) -> str | None:
     """Run a bash block in the document's environment; return a failure message or None."""
     env: DocsEnv = example.namespace["docs_env"]
@@ -165,9 +189,7 @@ def run_bash(example: Example) -> str | None:
             returncode = None
         finally:
             # Background jobs (`model-fetch serve &`) share the block's process group.
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGTERM)
-            process.wait()
+            _end_group(process)
         output.seek(0)
         text = output.read().decode(errors="replace")
     sys.stdout.write(text)

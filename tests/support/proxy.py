@@ -77,7 +77,8 @@ class _Handler(socketserver.StreamRequestHandler):
                 client = owner.tls.wrap_socket(self.connection, server_side=True)
             except (ssl.SSLError, OSError):
                 return
-            self._relay(client, upstream, b"")
+            with client:
+                self._relay(client, upstream, b"")
             return
         parts = urllib.parse.urlsplit(target)
         upstream = owner.routes.get((parts.hostname or "").lower())
