@@ -1,4 +1,4 @@
-"""Collect README.md and docs/*.md as tests: every python and bash block runs (see DEVELOPERS.md)."""
+"""Collect README.md and docs/*.md as tests: every python and bash block runs (DEVELOPERS.md)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Sessions: tests, docs, lint, typecheck, bench, demo. CI runs `nox -s tests docs`, as README says."""
+"""Sessions: tests, docs, lint, typecheck, bench, demo. CI runs `nox -s tests docs` (README)."""
 
 from __future__ import annotations
 

@@ -54,7 +54,9 @@ def test_rest_reference_lists_every_route_and_status_code() -> None:
     text = (DOCS / "rest-api.md").read_text()
     for path, methods in document["paths"].items():
         for method, operation in methods.items():
-            row = next(line for line in text.splitlines() if f"| {method.upper()} | [`{path}`]" in line)
+            row = next(
+                line for line in text.splitlines() if f"| {method.upper()} | [`{path}`]" in line
+            )
             assert row.endswith(f"| {', '.join(operation['responses'])} |"), row
 
 
@@ -82,7 +84,9 @@ def test_api_reference_covers_every_public_name() -> None:
 def test_every_download_option_is_documented_with_its_default() -> None:
     """Each DownloadOptions field appears in configuration.md's options table with its default."""
     rows = [
-        line for line in (DOCS / "configuration.md").read_text().splitlines() if line.startswith("| `")
+        line
+        for line in (DOCS / "configuration.md").read_text().splitlines()
+        if line.startswith("| `")
     ]
     for field in attrs.fields(DownloadOptions):
         row = next(line for line in rows if f"`{field.name}`" in line.split("|")[1])
@@ -93,7 +97,9 @@ def test_every_download_option_is_documented_with_its_default() -> None:
 
 def test_every_nav_page_exists_and_every_page_is_in_the_nav() -> None:
     """mkdocs.yml's navigation names each page of docs/ once (pages of other branches excepted)."""
-    nav = re.findall(r":\s+([\w./-]+\.md)\s*$", (DOCS.parent / "mkdocs.yml").read_text(), re.M)
+    nav = re.findall(
+        r":\s+([\w./-]+\.md)\s*$", (DOCS.parent / "mkdocs.yml").read_text(), re.MULTILINE
+    )
     assert len(nav) == len(set(nav))
     pages = {path.name for path in DOCS.glob("*.md")}
     assert set(nav) <= pages

@@ -27,4 +27,7 @@ def test_quickstart_installs_the_bundled_model(tmp_path: Path) -> None:
         info = downloader.info("tiny-mlp", version="v1")
     record = info.to_dict()
     assert record["ready_for_inference"] is True
-    assert Path(info.file_path).read_bytes() == (EXAMPLES / "models" / "tiny-mlp.safetensors").read_bytes()
+    assert (
+        Path(info.file_path).read_bytes()
+        == (EXAMPLES / "models" / "tiny-mlp.safetensors").read_bytes()
+    )

@@ -31,22 +31,21 @@ def openapi_json(document: dict[str, Any]) -> str:
 
 def _type(schema: dict[str, Any]) -> str:
     """A short type expression for a JSON Schema, with links to the component schemas."""
+    kind = schema.get("type", "any")
     if "$ref" in schema:
         name = schema["$ref"].rsplit("/", 1)[-1]
-        return f"[`{name}`](#{name.lower()})"
-    for key in ("anyOf", "oneOf"):
-        if key in schema:
-            return " or ".join(_type(item) for item in schema[key])
-    kind = schema.get("type", "any")
-    if kind == "array":
-        return f"array of {_type(schema.get('items', {}))}"
-    if kind == "object" and isinstance(schema.get("additionalProperties"), dict):
-        return f"object of {_type(schema['additionalProperties'])}"
-    if "enum" in schema:
-        return " \\| ".join(f"`{json.dumps(value)}`" for value in schema["enum"])
-    if "const" in schema:
-        return f"`{json.dumps(schema['const'])}`"
-    return f"`{kind}`"
+        text = f"[`{name}`](#{name.lower()})"
+    elif "anyOf" in schema or "oneOf" in schema:
+        text = " or ".join(_type(item) for item in schema.get("anyOf", schema.get("oneOf")))
+    elif kind == "array":
+        text = f"array of {_type(schema.get('items', {}))}"
+    elif kind == "object" and isinstance(schema.get("additionalProperties"), dict):
+        text = f"object of {_type(schema['additionalProperties'])}"
+    elif "enum" in schema:
+        text = " \\| ".join(f"`{json.dumps(value)}`" for value in schema["enum"])
+    else:
+        text = f"`{json.dumps(schema['const'])}`" if "const" in schema else f"`{kind}`"
+    return text
 
 
 def _rules(schema: dict[str, Any]) -> str:
@@ -90,6 +89,44 @@ def _schema_table(schema: dict[str, Any]) -> list[str]:
     return [*lines, ""]
 
 
+def _anchor(method: str, path: str) -> str:
+    anchor = f"{method}-{path}".lower().replace("/", "-").replace("{", "").replace("}", "")
+    return "-".join(part for part in anchor.split("-") if part)
+
+
+def _operation(path: str, method: str, operation: dict[str, Any]) -> list[str]:
+    """One endpoint's section: summary, parameters, request body and responses."""
+    out = ["", f"## {method.upper()} {path} {{ #{_anchor(method, path)} }}", ""]
+    out += [operation.get("summary", ""), ""]
+    if operation.get("description"):
+        out += [operation["description"].strip(), ""]
+    parameters = operation.get("parameters", [])
+    if parameters:
+        out += [
+            "| parameter | in | type | required | rules | description |",
+            "|---|---|---|---|---|---|",
+        ]
+        for parameter in parameters:
+            schema = parameter.get("schema", {})
+            description = parameter.get("description", schema.get("description", ""))
+            out.append(
+                f"| `{parameter['name']}` | {parameter['in']} | {_type(schema)} | "
+                f"{'yes' if parameter.get('required') else 'no'} | "
+                f"{_cell(_rules(schema))} | {_cell(description)} |"
+            )
+        out.append("")
+    body = operation.get("requestBody")
+    for media, content in (body or {}).get("content", {}).items():
+        required = "required" if body.get("required") else "optional"
+        out += [f"Request body ({media}, {required}): {_type(content['schema'])}", ""]
+    out += ["| status | meaning | body |", "|---|---|---|"]
+    for status, response in operation.get("responses", {}).items():
+        schemas = [c.get("schema", {}) for c in response.get("content", {}).values()]
+        shape = ", ".join(_type(schema) for schema in schemas) or "none"
+        out.append(f"| {status} | {_cell(response.get('description', ''))} | {shape} |")
+    return out
+
+
 def render_rest_reference(document: dict[str, Any]) -> str:
     """Render the OpenAPI document as Markdown: every endpoint, parameter, body and status."""
     info = document["info"]
@@ -114,44 +151,12 @@ def render_rest_reference(document: dict[str, Any]) -> str:
         for method, operation in methods.items()
     ]
     for path, method, operation in operations:
-        anchor = f"{method}-{path}".lower().replace("/", "-").replace("{", "").replace("}", "")
-        anchor = "-".join(part for part in anchor.split("-") if part)
         out.append(
-            f"| {method.upper()} | [`{path}`](#{anchor}) | {operation.get('summary', '')} | "
-            f"{', '.join(operation.get('responses', {}))} |"
+            f"| {method.upper()} | [`{path}`](#{_anchor(method, path)}) | "
+            f"{operation.get('summary', '')} | {', '.join(operation.get('responses', {}))} |"
         )
     for path, method, operation in operations:
-        anchor = f"{method}-{path}".lower().replace("/", "-").replace("{", "").replace("}", "")
-        anchor = "-".join(part for part in anchor.split("-") if part)
-        out += ["", f"## {method.upper()} {path} {{ #{anchor} }}", ""]
-        out += [operation.get("summary", ""), ""]
-        if operation.get("description"):
-            out += [operation["description"].strip(), ""]
-        parameters = operation.get("parameters", [])
-        if parameters:
-            out += [
-                "| parameter | in | type | required | rules | description |",
-                "|---|---|---|---|---|---|",
-            ]
-            for parameter in parameters:
-                schema = parameter.get("schema", {})
-                description = parameter.get("description", schema.get("description", ""))
-                out.append(
-                    f"| `{parameter['name']}` | {parameter['in']} | {_type(schema)} | "
-                    f"{'yes' if parameter.get('required') else 'no'} | "
-                    f"{_cell(_rules(schema))} | {_cell(description)} |"
-                )
-            out.append("")
-        body = operation.get("requestBody")
-        if body:
-            for media, content in body.get("content", {}).items():
-                required = "required" if body.get("required") else "optional"
-                out += [f"Request body ({media}, {required}): {_type(content['schema'])}", ""]
-        out += ["| status | meaning | body |", "|---|---|---|"]
-        for status, response in operation.get("responses", {}).items():
-            schemas = [c.get("schema", {}) for c in response.get("content", {}).values()]
-            shape = ", ".join(_type(schema) for schema in schemas) or "none"
-            out.append(f"| {status} | {_cell(response.get('description', ''))} | {shape} |")
+        out += _operation(path, method, operation)
     out += ["", "## Schemas", ""]
     for name, schema in sorted(document.get("components", {}).get("schemas", {}).items()):
         out += [f"### {name} {{ #{name.lower()} }}", ""]

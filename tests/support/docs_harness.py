@@ -174,8 +174,8 @@ def run_bash(example: Example) -> str | None:
     """Run a bash block in the document's environment; return a failure message or None."""
     env: DocsEnv = example.namespace["docs_env"]
     with tempfile.TemporaryFile() as output:
-        process = subprocess.Popen(  # noqa: S603 - the documentation's own example
-            ["bash", "-euo", "pipefail", "-c", str(example.parsed)],  # noqa: S607
+        process = subprocess.Popen(
+            ["bash", "-euo", "pipefail", "-c", str(example.parsed)],
             cwd=env.cwd,
             env=env.environ,
             stdin=subprocess.DEVNULL,
@@ -348,7 +348,7 @@ def document_environment(world: DocsWorld, root: Path) -> Iterator[DocsEnv]:
     for name in ("examples", "constraints.txt"):
         (work / name).symlink_to(ROOT / name)
     sources.available_sources()  # load built-ins and entry points before taking the snapshot
-    registered = dict(sources._registry)  # noqa: SLF001 - pages call register_source()
+    registered = dict(sources._registry)
     with pytest.MonkeyPatch.context() as patch:
         for name in ISOLATED:
             patch.delenv(name, raising=False)
@@ -358,5 +358,5 @@ def document_environment(world: DocsWorld, root: Path) -> Iterator[DocsEnv]:
         try:
             yield DocsEnv(dict(os.environ), work)
         finally:
-            sources._registry.clear()  # noqa: SLF001
-            sources._registry.update(registered)  # noqa: SLF001
+            sources._registry.clear()
+            sources._registry.update(registered)
