@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import importlib.util
+from pathlib import Path
+
 import pytest
 from sybil import Document
 
@@ -83,3 +86,16 @@ def test_site_check_flags_remote_loads_but_not_links(tmp_path) -> None:
         "style.css: https://x.test/f.css",
     ]
     assert sitecheck.main(["sitecheck", str(tmp_path)]) == 1
+
+
+def test_api_pages_render_sphinx_roles_as_code() -> None:
+    """The griffe extension turns :class:`~a.B` into `B` and `text::` into `text:`."""
+    path = Path(__file__).resolve().parent.parent / "docs" / "hooks" / "sphinx_roles.py"
+    spec = importlib.util.spec_from_file_location("sphinx_roles", path)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    text = "Use :class:`~model_fetch.Downloader`, :func:`model_fetch.sources.register_source`::"
+    assert module.markdown(text) == "Use `Downloader`, `model_fetch.sources.register_source`:"
+    assert module.markdown(":meth:`the job <model_fetch.DownloadJob.wait>`") == "`the job`"
