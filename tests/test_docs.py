@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from pathlib import Path
@@ -104,3 +105,42 @@ def test_every_nav_page_exists_and_every_page_is_in_the_nav() -> None:
     pages = {path.name for path in DOCS.glob("*.md")}
     assert set(nav) <= pages
     assert pages - set(nav) <= {"s3.md", "mirror.md", "console.md"}
+
+
+def _plain(markdown: str) -> str:
+    """Markdown table text without code spans and links, for comparing with plain strings."""
+    text = re.sub(r"\[([^\]]*)\]\([^)]*\)", r"\1", markdown).replace("`", "")
+    return " ".join(text.replace(" / ", ", ").split())
+
+
+def test_every_environment_variable_is_documented_with_its_default() -> None:
+    """Each variable's row in configuration.md states the default model_fetch._config gives."""
+    rows = [
+        line.split("|")
+        for line in (DOCS / "configuration.md").read_text().splitlines()
+        if line.startswith("| `")
+    ]
+    for names, (default, _meaning) in ENVIRONMENT_VARIABLES.items():
+        first = names.split(" / ")[0]
+        row = next(cells for cells in rows if f"`{first}`" in cells[1])
+        assert _plain(default).split(" (")[0] in _plain(row[2]), (names, row[2])
+
+
+def test_install_record_reference_matches_a_real_install(downloader, server, store) -> None:
+    """store.md's install record example has exactly the keys a real install.json has."""
+    text = (DOCS / "store.md").read_text()
+    section = text.split("## The install record", 1)[1]
+    example = json.loads(section.split("```json\n", 1)[1].split("```", 1)[0])
+    data = b"weights" * 1000
+    server.add_file("/bert.bin", data)
+    downloader.download(
+        "org/bert",
+        version="v1",
+        download_url=server.url("/bert.bin"),
+        checksum=f"sha256:{hashlib.sha256(data).hexdigest()}",
+    )
+    (record_path,) = store.glob("models/*/*/install.json")
+    record = json.loads(record_path.read_text())
+    assert set(example) == set(record)
+    assert set(example["files"][0]) == set(record["files"][0])
+    assert example["format"] == record["format"]
