@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import importlib.util
+import socket
 from pathlib import Path
 
 import pytest
 from sybil import Document
 
-from support import sitecheck
+from support import docs_harness, sitecheck
 from support.docs_harness import ExampleParser
 
 
@@ -99,3 +100,16 @@ def test_api_pages_render_sphinx_roles_as_code() -> None:
     text = "Use :class:`~model_fetch.Downloader`, :func:`model_fetch.sources.register_source`::"
     assert module.markdown(text) == "Use `Downloader`, `model_fetch.sources.register_source`:"
     assert module.markdown(":meth:`the job <model_fetch.DownloadJob.wait>`") == "`the job`"
+
+
+def test_a_block_whose_port_is_taken_fails_clearly() -> None:
+    """An example on port 8001 is not run against someone else's server on that port."""
+    with socket.socket() as holder:
+        try:
+            holder.bind(("127.0.0.1", 8001))
+        except OSError:
+            pytest.skip("port 8001 is in use on this machine")
+        holder.listen()
+        assert docs_harness._busy_ports("curl http://127.0.0.1:8001/x", wait=0.1) == [8001]
+    assert docs_harness._busy_ports("curl http://127.0.0.1:8001/x", wait=0.1) == []
+    assert docs_harness._busy_ports("echo no ports here", wait=0.1) == []

@@ -36,6 +36,7 @@ import json
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -170,9 +171,37 @@ def _end_group(process: subprocess.Popen[bytes]) -> None:
     process.wait()
 
 
+#: Fixed ports the examples serve on (the REST server's default, and a file server beside it).
+EXAMPLE_PORTS: Final = (8000, 8001)
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def _busy_ports(source: str, wait: float = 15.0) -> list[int]:
+    """The example ports a block uses that another process still holds after ``wait`` s."""
+    wanted = [port for port in EXAMPLE_PORTS if f":{port}" in source or f"{port} " in source]
+    deadline = time.monotonic() + wait
+    while (busy := [port for port in wanted if not _port_free(port)]) and (
+        time.monotonic() < deadline
+    ):
+        time.sleep(0.2)
+    return busy
+
+
 def run_bash(example: Example) -> str | None:
     """Run a bash block in the document's environment; return a failure message or None."""
     env: DocsEnv = example.namespace["docs_env"]
+    busy = _busy_ports(str(example.parsed))
+    if busy:
+        return f"port {busy} on 127.0.0.1 is used by another process; the example needs it"
     with tempfile.TemporaryFile() as output:
         process = subprocess.Popen(
             ["bash", "-euo", "pipefail", "-c", str(example.parsed)],
