@@ -105,6 +105,7 @@ def test_api_pages_render_sphinx_roles_as_code() -> None:
 def test_a_block_whose_port_is_taken_fails_clearly() -> None:
     """An example on port 8001 is not run against someone else's server on that port."""
     with socket.socket() as holder:
+        holder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             holder.bind(("127.0.0.1", 8001))
         except OSError:
