@@ -1,4 +1,4 @@
-"""Sessions: tests, lint, typecheck, bench, demo. CI runs `nox -s tests`, exactly as README says."""
+"""Sessions: tests, docs, lint, typecheck, bench, demo. CI runs `nox -s tests docs` (README)."""
 
 from __future__ import annotations
 
@@ -29,6 +29,16 @@ def tests(session: nox.Session) -> None:
     """Run the test suite (every extra installed, so nothing is skipped for lack of a package)."""
     _install(session, "all", "test")
     session.run("pytest", *session.posargs)
+
+
+@nox.session
+def docs(session: nox.Session) -> None:
+    """Build the documentation site into site/; any warning fails, and so does a remote load."""
+    _install(session, "", "docs")
+    session.run(
+        "mkdocs", "build", "--strict", "--site-dir", "site", env={"NO_MKDOCS_2_WARNING": "1"}
+    )
+    session.run("python", "tests/support/sitecheck.py", "site")
 
 
 @nox.session

@@ -179,7 +179,6 @@ class DownloadCancelled(DownloadFailed):
     exit_code = 130
 
 
-#: Each error class with its REST status code and CLI exit code, most specific first.
 ERROR_TABLE: tuple[tuple[type[ModelFetchError], int, int], ...] = tuple(
     (cls, cls.status_code, cls.exit_code)
     for cls in (
@@ -196,3 +195,4 @@ ERROR_TABLE: tuple[tuple[type[ModelFetchError], int, int], ...] = tuple(
         ModelFetchError,
     )
 )
+"""Each error class with its REST status code and CLI exit code, most specific first."""
