@@ -192,7 +192,6 @@ function bindId(item, id) {
   item.key = id;
   item.id = id;
   state.downloads.set(id, item);
-  item.cancel.disabled = false;
 }
 
 // The item for a download id; a local item still waiting for its POST answer is bound to it
@@ -288,6 +287,8 @@ async function submitDownload(event) {
       const bound = state.downloads.get(answer.download_id);
       if (bound && bound !== item) removeItem(item);
       else if (!item.id) bindId(item, answer.download_id);
+      // Cancel only once the server has answered: the POST then no longer waits on the job.
+      (bound || item).cancel.disabled = false;
     } else {
       applyBody(item, answer);
     }
