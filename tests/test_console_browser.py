@@ -25,6 +25,7 @@ from support.server import Fault, FileServer
 
 TOKEN = "console-token-1234"
 TIMEOUT_MS = 15_000
+NOT_LOADED = "\N{EN DASH}"  # what the cache region shows until its figures arrive
 
 
 def safetensors_file() -> bytes:
@@ -139,7 +140,7 @@ def test_form_download_reaches_the_table_and_the_cache(
 ) -> None:
     """A download through the form shows up as a row with one cell per fact; the cache counts it."""
     files.add_file("/ready.safetensors", safetensors_file())
-    expect(page.get_by_role("region", name="Cache")).not_to_contain_text("–")
+    expect(page.get_by_role("region", name="Cache")).not_to_contain_text(NOT_LOADED)
     models_before = int(cache_figure(page, "Models"))
     fill_form(page, "form-model", "v1", files.url("/ready.safetensors"))
     download_button(page).click()
@@ -180,7 +181,7 @@ def test_conflict_shows_the_servers_409_message(
 
 
 def test_remove_through_the_dialog(page: Page, console: RestServer, files: FileServer) -> None:
-    """Remove opens a dialog; Keep keeps the model, Confirm removes the row and updates the cache."""
+    """Remove opens a dialog; Keep keeps the model; Confirm removes the row, the cache follows."""
     files.add_file("/gone.bin", payload(30_000, seed=5))
     install(console, "gone-model", files.url("/gone.bin"))
     page.reload()
@@ -286,7 +287,10 @@ def test_token_prompt(browser: Browser, tmp_path: Path, files: FileServer) -> No
             assert requests.get(rest.url + path, timeout=5).status_code == 200, path
         page, watch = open_console(browser, rest.url)
         sent: list[tuple[str, str | None]] = []
-        page.on("request", lambda request: sent.append((request.url, request.headers.get("authorization"))))
+        page.on(
+            "request",
+            lambda request: sent.append((request.url, request.headers.get("authorization"))),
+        )
         token = page.get_by_label("API token")
         expect(token).to_be_visible()
         expect(token).to_have_attribute("type", "password")
@@ -300,7 +304,9 @@ def test_token_prompt(browser: Browser, tmp_path: Path, files: FileServer) -> No
         page.reload()
         expect(model_row(page, "tok-model")).to_have_count(1)
         assert page.evaluate("sessionStorage.getItem('model_fetch.token')") == TOKEN
-        api = [(url, auth) for url, auth in sent if "/console/" not in url and not url.endswith("/")]
+        api = [
+            (url, auth) for url, auth in sent if "/console/" not in url and not url.endswith("/")
+        ]
         assert api, sent
         assert all(TOKEN not in url for url, _ in sent)
         assert {auth for url, auth in api if url.endswith("/models")} == {f"Bearer {TOKEN}"}
@@ -338,7 +344,7 @@ def test_phone_width_and_dark_scheme(browser: Browser, console: RestServer) -> N
         )
         download_button(page).scroll_into_view_if_needed()
         expect(download_button(page)).to_be_in_viewport()
-        expect(page.get_by_role("region", name="Cache")).not_to_contain_text("–")
+        expect(page.get_by_role("region", name="Cache")).not_to_contain_text(NOT_LOADED)
         overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
         assert overflow <= 0, overflow
         colours[scheme] = page.evaluate("getComputedStyle(document.body).backgroundColor")

@@ -92,9 +92,7 @@ def console_routes() -> APIRouter:
     def console_asset(asset: AssetName) -> Response:
         media_type = ASSETS.get(asset)
         if media_type is None:
-            return JSONResponse(
-                status_code=404, content={"detail": f"No console file '{asset}'"}
-            )
+            return JSONResponse(status_code=404, content={"detail": f"No console file '{asset}'"})
         return _asset(asset, media_type)
 
     return router
