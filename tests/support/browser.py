@@ -2,7 +2,8 @@
 
 Playwright's own browser download (``playwright install``) is never used: the tests launch the
 system's ``/usr/bin/chromium`` (``apt-get install chromium``). A missing browser fails the tests
-with the command to run; ``MODEL_FETCH_SKIP_BROWSER=1`` is the one, explicit way to skip them.
+with the command to run; ``MODEL_FETCH_SKIP_BROWSER=1`` is the one, explicit way to skip them,
+and it is refused under CI (``CI`` set), where a missing browser is always a failure.
 """
 
 from __future__ import annotations
@@ -56,6 +57,8 @@ def find_chromium() -> str | None:
 def launch(playwright: Any) -> Browser:
     """Launch the system Chromium, or fail (never skip silently) with the command to run."""
     if os.environ.get("MODEL_FETCH_SKIP_BROWSER") == "1":
+        if os.environ.get("CI"):
+            pytest.fail("MODEL_FETCH_SKIP_BROWSER is not honoured under CI: install Chromium")
         pytest.skip("MODEL_FETCH_SKIP_BROWSER=1: browser tests skipped on request")
     executable = find_chromium()
     if executable is None:
