@@ -19,14 +19,14 @@ from pathlib import Path
 import requests
 from playwright.sync_api import expect, sync_playwright
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
 from support.browser import PageWatch, launch
 from support.helpers import payload
 from support.rest import start_rest
 from support.server import Fault, FileServer
 
+ROOT = Path(__file__).resolve().parent.parent
 MIB = 1024 * 1024
 
 
