@@ -351,3 +351,42 @@ def test_phone_width_and_dark_scheme(browser: Browser, console: RestServer) -> N
         watch.check()
         page.context.close()
     assert colours["light"] != colours["dark"]
+
+
+def test_console_works_under_a_path_prefix(
+    browser: Browser, console: RestServer, files: FileServer
+) -> None:
+    """Behind a proxy at /mf/ (one that buffers, so no event stream), every request stays there."""
+    context = browser.new_context()
+    watch = PageWatch(context)
+    watch.ignored_errors += ("Failed to load resource: net::ERR_FAILED",)
+    prefix = console.url + "/mf/"
+    outside: list[str] = []
+
+    def proxy(route) -> None:
+        if route.request.url.endswith("/events"):
+            route.abort()
+            return
+        upstream = console.url + "/" + route.request.url.removeprefix(prefix)
+        route.fulfill(response=route.fetch(url=upstream))
+
+    context.route(prefix + "**", proxy)
+    context.on("request", lambda r: None if r.url.startswith(prefix) else outside.append(r.url))
+    page = context.new_page()
+    page.set_default_timeout(TIMEOUT_MS)
+    try:
+        page.goto(prefix)
+        expect(page.locator("#live")).to_have_text("Polling every second")
+        expect(page.get_by_label("Source").locator("option")).to_have_count(4)
+        files.add_file("/prefix.bin", payload(20_000, seed=8))
+        fill_form(page, "prefix-model", "v1", files.url("/prefix.bin"))
+        download_button(page).click()
+        expect(model_row(page, "prefix-model")).to_have_count(1)
+        model_row(page, "prefix-model").get_by_role(
+            "button", name="prefix-model", exact=True
+        ).click()
+        expect(page.get_by_role("dialog")).to_contain_text("prefix.bin")
+        assert outside == []
+        watch.check()
+    finally:
+        context.close()
