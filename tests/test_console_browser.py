@@ -45,12 +45,6 @@ def browser() -> Iterator[Browser]:
 
 
 @pytest.fixture(scope="module")
-def files() -> Iterator[FileServer]:
-    with FileServer().start() as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
 def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RestServer]:
     root = tmp_path_factory.mktemp("console")
     rest = start_rest(root, root / "store", "serve", env={"NETRC": str(root / "no-netrc")})

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from support.helpers import COMPLETED_KEYS, payload
+from support.helpers import COMPLETED_KEYS, PROGRESS_KEYS, payload
 from support.rest import RestServer, start_rest
 from support.server import Fault, FileServer
 
@@ -36,14 +36,6 @@ STARTED_KEYS = {
     "estimated_duration_seconds",
     "download_url",
     "progress_endpoint",
-}
-PROGRESS_KEYS = {
-    "percentage",
-    "downloaded_mb",
-    "total_mb",
-    "speed_mbps",
-    "eta_seconds",
-    "current_stage",
 }
 TOKEN = "s3cret-token"
 

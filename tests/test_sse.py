@@ -16,19 +16,11 @@ import attrs
 import pytest
 import requests
 
-from support.helpers import COMPLETED_KEYS, payload
+from support.helpers import COMPLETED_KEYS, PROGRESS_KEYS, payload
 from support.rest import RestServer, start_rest
 from support.server import Fault, FileServer
 
 PROGRESS_BODY_KEYS = {"status", "message", "download_id", "model_name", "version", "progress"}
-PROGRESS_KEYS = {
-    "percentage",
-    "downloaded_mb",
-    "total_mb",
-    "speed_mbps",
-    "eta_seconds",
-    "current_stage",
-}
 
 
 @attrs.frozen
@@ -54,12 +46,6 @@ def events(response: requests.Response) -> Iterator[Event]:
             name = line[6:].strip()
         elif line.startswith("data:"):
             data.append(line[5:].lstrip())
-
-
-@pytest.fixture(scope="module")
-def files() -> Iterator[FileServer]:
-    with FileServer().start() as server:
-        yield server
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,8 @@ const TOKEN_KEY = "model_fetch.token";
 const POLL_MS = 1000; // the fallback's period: the page updates at least once a second
 const STALE_MS = 2500; // a running download the stream has not mentioned for this long is polled
 const RETRY_MS = 3000; // wait before reopening a failed event stream
-const REFRESH_MS = 15000; // installed models and cache figures, in case another client changed them
+const REFRESH_MS = 15000;
+const BIND_MS = 10000; // how long a download finished without an id may still be matched to one // installed models and cache figures, in case another client changed them
 
 const $ = (id) => document.getElementById(id);
 
@@ -21,6 +22,7 @@ const state = {
   streamController: null,
   downloads: new Map(), // key -> item (key: download_id, or a local key until the server answers)
   pendingCount: 0,
+  dismissed: new Set(), // download ids whose items were removed: their late events are ignored
   refreshTimer: 0,
   tokenTimer: 0,
   wake: null, // ends the stream's wait before a retry (a new token was entered)
@@ -172,7 +174,7 @@ function newItem(key, name, version) {
     error,
     el("div", { class: "actions" }, cancel, dismiss),
   );
-  const item = { key, id: null, name, version, done: false, lastUpdate: Date.now(), node, bar, stateNode, figures, error, cancel, dismiss };
+  const item = { key, id: null, name, version, done: false, finishedAt: 0, lastUpdate: Date.now(), node, bar, stateNode, figures, error, cancel, dismiss };
   cancel.addEventListener("click", () => cancelDownload(item));
   dismiss.addEventListener("click", () => removeItem(item));
   state.downloads.set(key, item);
@@ -182,6 +184,7 @@ function newItem(key, name, version) {
 }
 
 function removeItem(item) {
+  if (item.id) state.dismissed.add(item.id);
   item.node.remove();
   state.downloads.delete(item.key);
   $("downloads-empty").hidden = state.downloads.size > 0;
@@ -194,13 +197,16 @@ function bindId(item, id) {
   state.downloads.set(id, item);
 }
 
-// The item for a download id; a local item still waiting for its POST answer is bound to it
-// when the model and version match (the server runs one download per model and version).
+// The item for a download id. A local item without an id (its POST has not answered, or answered
+// "completed" at once, which names no id) is bound to it when the model and version match: the
+// server runs one download per model and version at a time.
 function itemFor(id, name, version) {
   const known = state.downloads.get(id);
   if (known) return known;
+  const now = Date.now();
   for (const item of state.downloads.values()) {
-    if (!item.id && !item.done && item.name === name && item.version === version) {
+    const recent = !item.done || now - item.finishedAt < BIND_MS;
+    if (!item.id && recent && item.name === name && item.version === version) {
       bindId(item, id);
       return item;
     }
@@ -249,6 +255,7 @@ function applyBody(item, body) {
 
 function finish(item) {
   item.done = true;
+  item.finishedAt = Date.now();
   item.cancel.hidden = true;
   item.dismiss.hidden = false;
   item.node.classList.add("finished");
@@ -349,7 +356,7 @@ async function readEvents(body, onEvent) {
 }
 
 function onStreamEvent(_name, body) {
-  if (!body || typeof body.download_id !== "string") return;
+  if (!body || typeof body.download_id !== "string" || state.dismissed.has(body.download_id)) return;
   applyBody(itemFor(body.download_id, body.model_name, body.version), body);
 }
 
