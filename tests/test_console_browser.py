@@ -241,6 +241,22 @@ def test_cancel_a_download(page: Page, console: RestServer, files: FileServer) -
     expect(model_row(page, "cancel-model")).to_have_count(0)
 
 
+def test_a_failed_download_shows_its_error(
+    page: Page, console: RestServer, files: FileServer
+) -> None:
+    """A download that fails after it started shows the server's error in its own entry."""
+    url = slow_file(files, "/corrupt.bin", 200_000, (20_000, 0.1))
+    fill_form(page, "bad-model", "v1", url)
+    page.get_by_label("Checksum").fill("sha256:" + "0" * 64)
+    download_button(page).click()
+    item = page.get_by_role("listitem").filter(has_text="bad-model")
+    expect(item).to_contain_text("downloading")
+    expect(item).to_contain_text("failed")
+    expect(item).to_contain_text("Checksum mismatch")
+    expect(page.get_by_role("alert")).to_be_hidden()
+    expect(model_row(page, "bad-model")).to_have_count(0)
+
+
 def test_server_strings_are_shown_as_text(
     page: Page, console: RestServer, files: FileServer
 ) -> None:
