@@ -281,6 +281,8 @@ def test_server_strings_are_shown_as_text(
     alert = page.get_by_role("alert")
     expect(alert).to_contain_text("/<b>bold</b> (HTTP 404)")
     assert alert.locator("b").count() == 0
+    page.wait_for_timeout(1000)  # the job's own failed event arrives on the stream meanwhile
+    expect(page.get_by_role("listitem").filter(has_text="html-url")).to_have_count(0)
     page.get_by_label("Model name").fill('<img src=x onerror="window.__pwned = 3">')
     download_button(page).click()
     expect(alert).to_contain_text("model_name")

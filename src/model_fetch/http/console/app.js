@@ -174,20 +174,37 @@ function newItem(key, name, version) {
     error,
     el("div", { class: "actions" }, cancel, dismiss),
   );
-  const item = { key, id: null, name, version, done: false, finishedAt: 0, lastUpdate: Date.now(), node, bar, stateNode, figures, error, cancel, dismiss };
+  const item = { key, id: null, name, version, done: false, retired: false, finishedAt: 0, lastUpdate: Date.now(), node, bar, stateNode, figures, error, cancel, dismiss };
   cancel.addEventListener("click", () => cancelDownload(item));
   dismiss.addEventListener("click", () => removeItem(item));
   state.downloads.set(key, item);
   $("downloads").prepend(node);
-  $("downloads-empty").hidden = true;
+  showEmpty();
   return item;
+}
+
+function showEmpty() {
+  $("downloads-empty").hidden = [...state.downloads.values()].some((item) => !item.retired);
 }
 
 function removeItem(item) {
   if (item.id) state.dismissed.add(item.id);
   item.node.remove();
   state.downloads.delete(item.key);
-  $("downloads-empty").hidden = state.downloads.size > 0;
+  showEmpty();
+}
+
+// A download the server refused (the alert shows why). Its job, if it had one, may still appear
+// on the stream: the hidden item stays a while so those events bind to it and change nothing.
+function retire(item) {
+  item.node.remove();
+  item.done = true;
+  item.retired = true;
+  item.finishedAt = Date.now();
+  showEmpty();
+  setTimeout(() => {
+    if (state.downloads.get(item.key) === item) state.downloads.delete(item.key);
+  }, BIND_MS);
 }
 
 function bindId(item, id) {
@@ -300,7 +317,7 @@ async function submitDownload(event) {
       applyBody(item, answer);
     }
   } catch (error) {
-    removeItem(item);
+    retire(item);
     showError(error);
   } finally {
     $("f-submit").disabled = false;
