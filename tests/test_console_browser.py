@@ -99,6 +99,7 @@ def model_row(page: Page, name: str):
 
 def cache_figure(page: Page, term: str) -> str:
     region = page.get_by_role("region", name="Cache")
+    expect(region).not_to_contain_text(NOT_LOADED)
     return region.locator("div").filter(has_text=term).locator("dd").inner_text()
 
 
@@ -309,6 +310,7 @@ def test_token_prompt(browser: Browser, tmp_path: Path, files: FileServer) -> No
         token.fill(TOKEN)
         expect(page.locator("#cache-count")).to_have_text("0")
         expect(page.locator("#live")).to_have_text("Live")
+        sent.clear()  # before the token was known, requests went without it (and got 401)
         files.add_file("/tok.bin", payload(10_000, seed=4))
         fill_form(page, "tok-model", "v1", files.url("/tok.bin"))
         download_button(page).click()

@@ -89,6 +89,7 @@ function authHeaders(extra = {}) {
 }
 
 async function api(path, { method = "GET", body } = {}) {
+  const token = state.token;
   const init = { method, headers: authHeaders({ Accept: "application/json" }), cache: "no-store" };
   if (body !== undefined) {
     init.headers["Content-Type"] = "application/json";
@@ -108,7 +109,7 @@ async function api(path, { method = "GET", body } = {}) {
     data = null;
   }
   if (!response.ok) {
-    if (response.status === 401) askForToken(Boolean(state.token));
+    if (response.status === 401 && token === state.token) askForToken(Boolean(token));
     const detail =
       data && typeof data.detail === "string" ? data.detail : `${response.status} ${response.statusText}`;
     throw new ApiError(response.status, detail);
