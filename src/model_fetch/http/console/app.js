@@ -241,7 +241,8 @@ function applyBody(item, body) {
   if (status === "downloading") {
     const progress = body.progress || {};
     const stage = progress.current_stage || "downloading";
-    if (Number(progress.total_mb) > 0 || stage !== "downloading") {
+    const known = Number(progress.percentage) > 0 || Number(progress.total_mb) > 0;
+    if (known || stage !== "downloading") {
       item.bar.value = Math.min(100, Math.max(0, Number(progress.percentage) || 0));
     }
     item.stateNode.textContent = body.message === "Download queued" ? "queued" : stage;
