@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 from pathlib import Path
 
 import nox
@@ -24,9 +26,33 @@ def _install(session: nox.Session, extras: str, *groups: str) -> None:
     session.install(*CONSTRAINTS, "-e", f".[{extras}]" if extras else ".", *requirements)
 
 
+# The console's browser tests drive Debian's Chromium (never Playwright's own download).
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_INSTALL = "apt-get update && apt-get install -y --no-install-recommends chromium"
+
+
+def _ensure_chromium(session: nox.Session) -> None:
+    """Install Chromium when it is missing and we are root; otherwise stop with the command."""
+    if os.environ.get("MODEL_FETCH_CHROMIUM") or Path(CHROMIUM).exists():
+        return
+    if os.environ.get("MODEL_FETCH_SKIP_BROWSER") == "1" and not os.environ.get("CI"):
+        return
+    if hasattr(os, "geteuid") and os.geteuid() == 0 and shutil.which("apt-get"):
+        env = {"DEBIAN_FRONTEND": "noninteractive"}
+        session.run("apt-get", "update", external=True, env=env)
+        install = ("apt-get", "install", "-y", "--no-install-recommends", "chromium")
+        session.run(*install, external=True, env=env)
+        return
+    session.error(
+        f"The browser tests need Chromium at {CHROMIUM}. Run as root: {CHROMIUM_INSTALL}"
+        " (or set MODEL_FETCH_SKIP_BROWSER=1 to skip those tests knowingly; not under CI)"
+    )
+
+
 @nox.session
 def tests(session: nox.Session) -> None:
     """Run the test suite (every extra installed, so nothing is skipped for lack of a package)."""
+    _ensure_chromium(session)
     _install(session, "all", "test")
     session.run("pytest", *session.posargs)
 

@@ -54,6 +54,13 @@ def server() -> Iterator[FileServer]:
         yield srv
 
 
+@pytest.fixture(scope="module")
+def files() -> Iterator[FileServer]:
+    """A file server shared by a module's tests (each test serves its own paths)."""
+    with FileServer().start() as srv:
+        yield srv
+
+
 @pytest.fixture
 def store(tmp_path: Path) -> Path:
     return tmp_path / "store"

@@ -9,19 +9,16 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import requests
 
-from support.helpers import COMPLETED_KEYS, payload
+from support.helpers import COMPLETED_KEYS, PROGRESS_KEYS, payload
+from support.rest import RestServer, start_rest
 from support.server import Fault, FileServer
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "examples"))
@@ -40,89 +37,11 @@ STARTED_KEYS = {
     "download_url",
     "progress_endpoint",
 }
-PROGRESS_KEYS = {
-    "percentage",
-    "downloaded_mb",
-    "total_mb",
-    "speed_mbps",
-    "eta_seconds",
-    "current_stage",
-}
 TOKEN = "s3cret-token"
-START_TIMEOUT = 20.0
-STOP_TIMEOUT = 10.0
-
-
-class RestServer:
-    """A ``model-fetch serve`` subprocess on 127.0.0.1 and a free port."""
-
-    def __init__(self, store: Path, log: Path, *extra: str) -> None:
-        """Start the process (output to ``log``); call :meth:`wait_ready` next."""
-        self.log_path = log
-        self._log = log.open("wb")
-        self.port = _free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        command = [
-            sys.executable,
-            "-m",
-            "model_fetch",
-            "--store",
-            str(store),
-            "serve",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(self.port),
-            "--allow-private-urls",
-            "--wait",
-            "0.5",
-            *extra,
-        ]
-        self.process = subprocess.Popen(command, stdout=self._log, stderr=subprocess.STDOUT)
-
-    def wait_ready(self) -> None:
-        """Poll /health until it answers 200; fail with the server's log if it never does."""
-        deadline = time.monotonic() + START_TIMEOUT
-        with requests.Session() as session:
-            while time.monotonic() < deadline:
-                if self.process.poll() is not None:
-                    break
-                try:
-                    if session.get(self.url + "/health", timeout=1).status_code == 200:
-                        return
-                except requests.ConnectionError:
-                    pass
-                time.sleep(0.05)
-        self.stop()
-        pytest.fail(f"model-fetch serve did not come up:\n{self.log_path.read_text()}")
-
-    def stop(self) -> None:
-        """SIGINT, then kill after STOP_TIMEOUT seconds; idempotent."""
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGINT)
-            try:
-                self.process.wait(STOP_TIMEOUT)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        if not self._log.closed:
-            self._log.close()
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _start(tmp_path: Path, store: Path, name: str, *extra: str) -> RestServer:
-    rest = RestServer(store, tmp_path / f"{name}.log", *extra)
-    try:
-        rest.wait_ready()
-    except BaseException:
-        rest.stop()
-        raise
-    return rest
+    return start_rest(tmp_path, store, name, *extra)
 
 
 @pytest.fixture

@@ -61,7 +61,11 @@ def _empty_hub(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("HF_ENDPOINT", HUB.endpoint)
 
 
-schema = schemathesis.openapi.from_asgi("/openapi.json", APP)
+# The all-jobs event stream never ends by design, and the ASGI transport reads a whole body
+# before it answers: it is tested against a real server in test_sse.py instead.
+schema = schemathesis.openapi.from_asgi("/openapi.json", APP).exclude(
+    path="/model-download/events", method="GET"
+)
 
 
 @schema.hook("map_case")

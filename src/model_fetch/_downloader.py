@@ -44,7 +44,13 @@ from model_fetch.exceptions import (
     ModelNotFound,
     OfflineModeError,
 )
-from model_fetch.sources import Source, SourceContext, SourceFactory, get_source_class
+from model_fetch.sources import (
+    Source,
+    SourceContext,
+    SourceFactory,
+    available_sources,
+    get_source_class,
+)
 from model_fetch.storage import InstallRecord, Store, make_record
 from model_fetch.transfer import FetchOutcome, HttpClient, Transfer
 
@@ -177,6 +183,12 @@ class Downloader:
         instance = get_source_class(name)(self.source_context())
         with self._sources_lock:
             return self._sources.setdefault(name, instance)
+
+    def source_names(self) -> list[str]:
+        """Names ``source`` may take: registered sources (built-ins, plugins) and injected ones."""
+        with self._sources_lock:
+            injected = set(self._sources)
+        return sorted(injected.union(available_sources()))
 
     def source_context(self) -> SourceContext:
         """The context this downloader gives its sources (settings, HTTP client, cache)."""

@@ -190,6 +190,14 @@ def _add_serve(commands: Any) -> None:
         "when bound to loopback",
     )
     serve.add_argument(
+        "--cors-origin",
+        action="append",
+        default=[],
+        metavar="ORIGIN",
+        help="let pages from this origin (scheme://host[:port]) call the API from a browser "
+        "(repeatable; '*' is refused); requests from other origins are refused",
+    )
+    serve.add_argument(
         "--allow-private-urls",
         action="store_true",
         help="let requests download from private, loopback and link-local addresses",
@@ -492,9 +500,8 @@ def _read_token(args: argparse.Namespace) -> str | None:
 
 def _serve(downloader: Downloader, args: argparse.Namespace) -> int:
     try:
-        import uvicorn  # noqa: PLC0415 - the http extra is optional
-
         from model_fetch.http import ServerSettings, create_app  # noqa: PLC0415
+        from model_fetch.http._serve import serve  # noqa: PLC0415
     except ImportError as exc:
         raise InvalidRequest(
             f"serve needs the http extra: pip install 'model_fetch[http]' ({exc})"
@@ -517,14 +524,17 @@ def _serve(downloader: Downloader, args: argparse.Namespace) -> int:
         ),
         allow_insecure_tls=args.allow_insecure_tls,
         default_wait=args.wait,
+        cors_origins=tuple(args.cors_origin),
     )
     app = create_app(downloader, settings)
+    host_in_url = f"[{args.host}]" if ":" in args.host else args.host
     print(
-        f"model-fetch serving {downloader.store.url} on http://{args.host}:{args.port}",
+        f"model-fetch serving {downloader.store.url} on http://{host_in_url}:{args.port}/ "
+        "(open it in a browser for the web console)",
         file=sys.stderr,
     )
     level = "warning" if args.quiet else ("debug" if args.verbose > 1 else "info")
-    uvicorn.run(app, host=args.host, port=args.port, workers=1, log_level=level)
+    serve(app, host=args.host, port=args.port, log_level=level)
     return 0
 
 

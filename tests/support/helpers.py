@@ -66,3 +66,8 @@ COMPLETED_KEYS = [
     "checksum_verified",
     "installation",
 ]
+
+#: The contract's progress object keys.
+PROGRESS_KEYS = frozenset(
+    {"percentage", "downloaded_mb", "total_mb", "speed_mbps", "eta_seconds", "current_stage"}
+)

@@ -7,14 +7,21 @@ here. Every error is ``{"detail": "..."}`` with the status code of its error cla
 from __future__ import annotations
 
 import json
+import threading
 import time
+
+# FastAPI reads these annotations at run time (the event routes' item and dependency types).
+from collections.abc import AsyncIterator  # noqa: TC003
 from typing import TYPE_CHECKING, Annotated, Any, Final
 
-from fastapi import APIRouter, Body, FastAPI, Path, Query, Request
+from fastapi import APIRouter, Body, Depends, FastAPI, HTTPException, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
+from fastapi.sse import EventSourceResponse, ServerSentEvent
 
 from model_fetch import __version__
+from model_fetch._jobs import DownloadJob  # noqa: TC001
 from model_fetch._log import get_logger
 from model_fetch._models import DownloadOptions, DownloadRequest
 from model_fetch._paths import NAME_PATTERN, VERSION_PATTERN, validate_name
@@ -23,6 +30,8 @@ from model_fetch.exceptions import (
     InvalidRequest,
     ModelFetchError,
 )
+from model_fetch.http._console import console_routes
+from model_fetch.http._events import all_job_events, job_events
 from model_fetch.http._guard import Guard
 from model_fetch.http._schemas import (
     CAPS,
@@ -38,13 +47,13 @@ from model_fetch.http._schemas import (
     ProgressBody,
     RemovalBody,
     RemoveBody,
+    SourcesBody,
     StartedBody,
 )
 from model_fetch.http._settings import ServerSettings
 
 if TYPE_CHECKING:
     from model_fetch._downloader import Downloader
-    from model_fetch._jobs import DownloadJob
     from model_fetch._models import RemovalResult
 
 __all__ = ["create_app"]
@@ -67,7 +76,7 @@ _CANCEL_WAIT: Final = 30.0
 
 def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
     descriptions = {
-        400: "Bad request: invalid parameters, or a Host header the server does not serve",
+        400: "Bad request: invalid parameters, or a Host or Origin the server does not serve",
         401: "Missing or wrong bearer token (when the server has one)",
         404: "Not found",
         409: "Conflict",
@@ -152,11 +161,24 @@ def create_app(downloader: Downloader, settings: ServerSettings | None = None) -
     )
     app.state.downloader = downloader
     app.state.settings = settings
+    # Set when the server shuts down: event streams end instead of holding the shutdown up.
+    app.state.closing = closing = threading.Event()
     app.add_middleware(Guard, settings=settings)
+    if settings.cors_origins:
+        # Outside the guard, so preflight requests (which carry no token) get their answer.
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=list(settings.cors_origins),
+            allow_methods=["GET", "POST", "DELETE"],
+            allow_headers=["Authorization", "Content-Type"],
+            max_age=600,
+        )
     app.add_exception_handler(RequestValidationError, _invalid)
     app.add_exception_handler(ModelFetchError, _failed)
     app.add_exception_handler(Exception, _unexpected)
+    app.include_router(console_routes())
     app.include_router(_download_routes(downloader, settings))
+    app.include_router(_event_routes(downloader, closing))
     app.include_router(_model_routes(downloader))
     _refine_openapi(app, settings)
     return app
@@ -243,6 +265,53 @@ def _download_routes(downloader: Downloader, settings: ServerSettings) -> APIRou
     return router
 
 
+def _known_job(request: Request, download_id: str) -> DownloadJob:
+    """The job of a path's ``download_id``; 404 before any event is streamed."""
+    job: DownloadJob | None = request.app.state.downloader.jobs.get(download_id)
+    if job is None:
+        raise HTTPException(404, f"Download '{download_id}' not found")
+    return job
+
+
+def _event_routes(downloader: Downloader, closing: threading.Event) -> APIRouter:
+    router = APIRouter()
+
+    @router.get(
+        "/model-download/events",
+        summary="Every download's progress, live (Server-Sent Events; stays open)",
+        description=(
+            "`progress` events carry the progress endpoint's body with its `download_id`, when "
+            "it changes and at least once a second; each download then ends with one `completed` "
+            "or `failed` event (its final body, tagged with `download_id`). Downloads that had "
+            "finished before the stream opened are not replayed."
+        ),
+        response_class=EventSourceResponse,
+        responses=_errors(400, 401),
+    )
+    async def all_download_events() -> AsyncIterator[ServerSentEvent]:
+        async for event in all_job_events(downloader.jobs, closing):
+            yield event
+
+    @router.get(
+        "/model-download/{download_id}/events",
+        summary="One download's progress, live (Server-Sent Events)",
+        description=(
+            "`progress` events carry the progress endpoint's body, when it changes and at least "
+            "once a second; the final body follows as one `completed` or `failed` event, and "
+            "the stream closes."
+        ),
+        response_class=EventSourceResponse,
+        responses=_errors(400, 401, 404),
+    )
+    async def download_events(
+        job: Annotated[DownloadJob, Depends(_known_job)],
+    ) -> AsyncIterator[ServerSentEvent]:
+        async for event in job_events(job, closing):
+            yield event
+
+    return router
+
+
 def _model_routes(downloader: Downloader) -> APIRouter:
     router = APIRouter()
 
@@ -291,6 +360,15 @@ def _model_routes(downloader: Downloader) -> APIRouter:
     )
     def cache_info() -> JSONResponse:
         return JSONResponse(downloader.cache_info().to_dict())
+
+    @router.get(
+        "/sources",
+        summary="Source names a download may name (built-ins and plugins)",
+        response_model=SourcesBody,
+        responses=_errors(400, 401),
+    )
+    def sources() -> JSONResponse:
+        return JSONResponse({"sources": downloader.source_names(), "default": "default"})
 
     @router.get("/health", summary="Liveness", response_model=HealthBody, responses=_errors(400))
     def health() -> JSONResponse:
@@ -355,9 +433,31 @@ def _refine_openapi(app: FastAPI, settings: ServerSettings) -> None:
             for operation in path_item.values():
                 responses = operation.get("responses", {})
                 responses.pop("422", None)
+        _document_events(schema)
         schema.get("components", {}).get("schemas", {}).pop("HTTPValidationError", None)
         schema.get("components", {}).get("schemas", {}).pop("ValidationError", None)
         app.openapi_schema = schema
         return schema
 
     app.openapi = openapi  # type: ignore[method-assign]
+
+
+def _document_events(schema: dict[str, Any]) -> None:
+    """Say what the event streams' ``data`` holds: the progress endpoint's bodies, as JSON."""
+    bodies = {"oneOf": [{"$ref": f"#/components/schemas/{name}"} for name in _EVENT_BODIES]}
+    for path in ("/model-download/events", "/model-download/{download_id}/events"):
+        responses = schema["paths"][path]["get"]["responses"]
+        for code, response in responses.items():
+            if code != "200":  # errors are JSON, answered before any event
+                response["content"] = {"application/json": response["content"].popitem()[1]}
+        content = responses["200"]["content"]
+        item = content["text/event-stream"]["itemSchema"]
+        item["properties"]["event"]["enum"] = ["progress", "completed", "failed"]
+        item["properties"]["data"] = {
+            "type": "string",
+            "contentMediaType": "application/json",
+            "contentSchema": bodies,
+        }
+
+
+_EVENT_BODIES: Final = ("ProgressBody", "CompletedBody", "FailedBody")

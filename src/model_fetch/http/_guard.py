@@ -1,4 +1,4 @@
-"""An ASGI middleware that guards every route: Host header, bearer token, and JSON bodies."""
+"""An ASGI middleware that guards every route: Host, Origin, bearer token, and JSON bodies."""
 
 from __future__ import annotations
 
@@ -19,8 +19,10 @@ if TYPE_CHECKING:
 
 __all__ = ["Guard"]
 
-#: Routes that hold no data and need no token.
-PUBLIC_PATHS: Final = frozenset({"/health"})
+#: Routes that hold no data and need no token: liveness, and the console page.
+PUBLIC_PATHS: Final = frozenset({"/health", "/"})
+#: The console's static assets (public too: the page must load before it asks for the token).
+PUBLIC_PREFIX: Final = "/console/"
 _BODY_METHODS: Final = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
@@ -29,6 +31,8 @@ class Guard:
 
     - A Host header that is not the bound address, a loopback name or an allowed host: 400
       (DNS rebinding: a hostile page's name resolved to 127.0.0.1 must not reach the API).
+    - An ``Origin`` header that is neither the server's own nor an allowed CORS origin: 400
+      (a page on another site must not drive the API through a visitor's browser).
     - A missing or wrong bearer token, when the server has one: 401 (constant-time compare).
     - A request body that is not ``application/json``: 415, so a cross-site form or
       ``text/plain`` POST cannot start a download.
@@ -69,9 +73,16 @@ class Guard:
     ) -> tuple[int, str, list[tuple[bytes, bytes]]] | None:
         if not self.settings.host_allowed(headers.get("host", "")):
             return 400, "Host header not allowed for this server", []
+        origin = headers.get("origin")
+        if origin is not None and not self.settings.origin_allowed(origin, headers.get("host", "")):
+            return (
+                400,
+                "Origin not allowed for this server (serve --cors-origin allows another site)",
+                [],
+            )
         path = scope.get("path", "")
         token = self.settings.token
-        if token and path not in PUBLIC_PATHS:
+        if token and path not in PUBLIC_PATHS and not path.startswith(PUBLIC_PREFIX):
             scheme, _, given = headers.get("authorization", "").partition(" ")
             if scheme.lower() != "bearer" or not hmac.compare_digest(
                 given.strip().encode(),

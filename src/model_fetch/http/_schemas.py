@@ -33,6 +33,7 @@ __all__ = [
     "ProgressBody",
     "RemovalBody",
     "RemoveBody",
+    "SourcesBody",
     "StartedBody",
 ]
 
@@ -275,6 +276,13 @@ class CacheInfoBody(BaseModel):
     cache_info: dict[str, Any]
     model_cache: dict[str, Any]
     download_cache: dict[str, Any]
+
+
+class SourcesBody(BaseModel):
+    """``GET /sources``: every source name a download may name, and the default one."""
+
+    sources: list[str]
+    default: str
 
 
 class HealthBody(BaseModel):
