@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections import deque
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Final, Literal
 
 from model_fetch._models import MIB, Progress, Stage
 
@@ -55,6 +55,9 @@ class ProgressTracker:
         self._last_emit_bytes = -1
         self._stage: Stage = "downloading"
         self._latest = Progress()
+        self._upload_total = 0
+        self._uploaded = 0
+        self.bytes_from: Literal["mirror", "origin"] | None = None
 
     @property
     def latest(self) -> Progress:
@@ -93,6 +96,21 @@ class ProgressTracker:
             snapshot = self._snapshot()
         self._emit(snapshot, now, snapshot.downloaded_bytes)
 
+    def expect_upload(self, size: int) -> None:
+        """Count an upload of ``size`` bytes (to an object store) in the percentage."""
+        with self._lock:
+            self._upload_total += size
+
+    def uploaded(self, size: int) -> None:
+        """Record ``size`` more bytes uploaded; emits at most :data:`MAX_RATE` snapshots/s."""
+        with self._lock:
+            self._uploaded += size
+            now = self._clock.monotonic()
+            if now - self._last_emit_time < 1 / MAX_RATE and self._uploaded < self._upload_total:
+                return
+            snapshot = self._snapshot()
+        self._emit(snapshot, now, snapshot.downloaded_bytes)
+
     def finish(self) -> None:
         """Emit a final snapshot at 100%."""
         with self._lock:
@@ -100,6 +118,7 @@ class ProgressTracker:
                 size if size is not None else pos
                 for size, pos in zip(self._sizes, self._positions, strict=True)
             ]
+            self._uploaded = self._upload_total
             now = self._clock.monotonic()
             snapshot = self._snapshot()
         self._emit(snapshot, now, snapshot.downloaded_bytes)
@@ -123,6 +142,9 @@ class ProgressTracker:
         if self._stage != "downloading" and total:
             done = max(done, total)
         percentage = min(100.0, 100.0 * done / total) if total else 0.0
+        if self._upload_total and total:
+            # Bytes still moving to an object store keep the percentage below 100.
+            percentage = min(100.0, 100.0 * (done + self._uploaded) / (total + self._upload_total))
         eta = (total - done) / speed if total and speed > 0 else 0.0
         return Progress(
             percentage=round(percentage, 1),
@@ -133,4 +155,5 @@ class ProgressTracker:
             current_stage=self._stage,
             downloaded_bytes=done,
             total_bytes=total,
+            bytes_from=self.bytes_from,
         )
