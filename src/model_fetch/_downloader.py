@@ -576,6 +576,7 @@ class Downloader:
             chunk_size=request.options.chunk_size,
             clock=self.clock,
             callback=progress,
+            uploads=0 if self.store.local else 1,
         )
         available = self.store.available()
         held = [0] * len(plan.files)

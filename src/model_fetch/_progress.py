@@ -42,8 +42,9 @@ class ProgressTracker:
         chunk_size: int,
         clock: Clock,
         callback: Callable[[Progress], None] | None,
+        uploads: int = 0,
     ) -> None:
-        """Create the tracker."""
+        """Create the tracker (``uploads``: how many uploads of the bytes will follow)."""
         self._sizes = list(sizes)
         self._positions = [0] * len(sizes)
         self._chunk = chunk_size
@@ -57,6 +58,9 @@ class ProgressTracker:
         self._latest = Progress()
         self._upload_total = 0
         self._uploaded = 0
+        self._uploads_expected = uploads
+        self._uploads_known = 0
+        self._last_percentage = 0.0
         self.bytes_from: Literal["mirror", "origin"] | None = None
 
     @property
@@ -100,6 +104,7 @@ class ProgressTracker:
         """Count an upload of ``size`` bytes (to an object store) in the percentage."""
         with self._lock:
             self._upload_total += size
+            self._uploads_known += 1
 
     def uploaded(self, size: int) -> None:
         """Record ``size`` more bytes uploaded; emits at most :data:`MAX_RATE` snapshots/s."""
@@ -142,9 +147,13 @@ class ProgressTracker:
         if self._stage != "downloading" and total:
             done = max(done, total)
         percentage = min(100.0, 100.0 * done / total) if total else 0.0
-        if self._upload_total and total:
-            # Bytes still moving to an object store keep the percentage below 100.
-            percentage = min(100.0, 100.0 * (done + self._uploaded) / (total + self._upload_total))
+        pending = max(0, self._uploads_expected - self._uploads_known) * total
+        if (self._upload_total or pending) and total:
+            # Bytes still to move to an object store keep the percentage below 100.
+            moved = done + self._uploaded
+            percentage = min(100.0, 100.0 * moved / (total + self._upload_total + pending))
+        percentage = max(percentage, self._last_percentage)  # never runs backwards
+        self._last_percentage = percentage
         eta = (total - done) / speed if total and speed > 0 else 0.0
         return Progress(
             percentage=round(percentage, 1),

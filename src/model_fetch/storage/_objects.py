@@ -399,6 +399,7 @@ def upload_file(
                 check_cancelled(cancel)
                 handle.write(chunk)
                 on_bytes(len(chunk))
+        check_cancelled(cancel)  # a cancel during the last part aborts rather than commits
         handle.close()
     except BaseException:
         _discard(fs, handle, remote)
@@ -416,6 +417,7 @@ def _discard(fs: Any, handle: Any, remote: str) -> None:
     with contextlib.suppress(Exception):
         if discard is not None:
             discard()  # s3fs: AbortMultipartUpload, so no invisible parts are left billed
+            handle.closed = True  # a discarded file must not try to commit when collected
         else:  # pragma: no cover - filesystems whose files cannot be discarded
             handle.close()
             fs.rm_file(remote)
