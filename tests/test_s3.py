@@ -171,7 +171,7 @@ def test_failed_upload_aborts_its_multipart_upload(s3: MotoServer, server: FileS
     cancel = threading.Event()
 
     def on_progress(snapshot: Progress) -> None:
-        if snapshot.current_stage == "installing" and snapshot.percentage > 50:  # noqa: PLR2004
+        if snapshot.current_stage == "installing" and snapshot.percentage > 50:
             cancel.set()
 
     request = DownloadRequest(model_name="big", version="v1", download_url=server.url("/big.bin"))
@@ -345,7 +345,7 @@ def test_two_serve_processes_share_one_s3_store(
             deadline = time.monotonic() + 30
             while True:
                 try:
-                    if client.get("/health").status_code == 200:  # noqa: PLR2004
+                    if client.get("/health").status_code == 200:
                         break
                 except httpx.TransportError:
                     pass

@@ -592,6 +592,7 @@ class Downloader:
                     private=self._needs_credentials(plan),
                     cancel=cancel,
                     stage=lambda rel: self.store.staging_file(staging, rel),
+                    may_claim=origin_allowed,
                 )
                 records, claim = outcome.files, outcome.claim
             if records is None:

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 import attrs
 
-from model_fetch._log import get_logger
+from model_fetch._log import get_logger, redact_url
 from model_fetch._models import FileRecord, RemoteFile
 from model_fetch.exceptions import (
     ChecksumMismatch,
@@ -148,6 +148,7 @@ class Mirror:
         private: bool,
         cancel: threading.Event | None,
         stage: Callable[[str], str],
+        may_claim: bool = True,
     ) -> MirrorOutcome:
         """Copy a version from the mirror, or claim the right to publish it after the origin.
 
@@ -158,13 +159,21 @@ class Mirror:
             private: The download needs credentials (published only with ``publish_private``).
             cancel: Stops the wait or the copy.
             stage: Returns the staging path of a relative file path (creating its parents).
+            may_claim: Whether this node may fetch from the origin (not in offline mode).
 
         Raises:
             StoreUnavailable: The mirror is unreachable and required, or it was refused.
         """
         try:
             self.check()
-            return self._obtain(name, plan, tracker, private=private, cancel=cancel, stage=stage)
+            return self._obtain(
+                name,
+                plan,
+                tracker,
+                claim=may_claim and not self.read_only and (self.publish_private or not private),
+                cancel=cancel,
+                stage=stage,
+            )
         except (DownloadCancelled, _Refused):
             raise
         except StoreUnavailable as exc:
@@ -181,7 +190,7 @@ class Mirror:
         plan: Plan,
         tracker: ProgressTracker,
         *,
-        private: bool,
+        claim: bool,
         cancel: threading.Event | None,
         stage: Callable[[str], str],
     ) -> MirrorOutcome:
@@ -194,7 +203,7 @@ class Mirror:
             except _Corrupt as exc:
                 corrupt = record.generation
                 self._report(exc)
-        if self.read_only or (private and not self.publish_private):
+        if not claim:
             return MirrorOutcome()
         lease = self.store.lease(
             _lease_name(name, version), what=f"{name!r} version {version!r} on {self.url}"
@@ -220,11 +229,7 @@ class Mirror:
         return MirrorOutcome(claim=lease)
 
     def _report(self, exc: _Corrupt) -> None:
-        log.error(
-            "Corrupt object on the mirror %s: %s; downloading from the origin and repairing it",
-            self.url,
-            exc,
-        )
+        log.error("Corrupt object on the mirror %s (not installed): %s", self.url, exc)
 
     def _copy(
         self,
@@ -320,7 +325,7 @@ class Mirror:
             name=name,
             version=version,
             source=plan.source,
-            download_url=plan.download_url,
+            download_url=redact_url(plan.download_url),
             files=files,
             metadata={},
             checksum_verified=all(remote.verifiable for remote in plan.files),
