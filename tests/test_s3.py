@@ -363,3 +363,62 @@ def test_two_serve_processes_share_one_s3_store(
         for process, _port in procs:
             process.terminate()
             process.wait(timeout=15)
+
+
+def test_cache_prune_clears_leases_orphans_and_abandoned_uploads(
+    s3: MotoServer, server: FileServer
+) -> None:
+    """cache-prune removes dead leases, unreferenced generations and abandoned uploads only."""
+    import boto3  # noqa: PLC0415 - comes with moto
+
+    bucket = s3.new_bucket()
+    server.add_file("/m.bin", SMALL)
+    fs = s3.filesystem()
+    root = f"{bucket}/s"
+    with Downloader(store=f"s3://{root}", lease_ttl=0.5) as dl:
+        kept = dl.download("m", "v1", download_url=server.url("/m.bin"))
+        orphan = f"{root}/models/m/v1/g-0123456789abcdef/m.bin"
+        fs.pipe_file(orphan, b"left by a crashed node")  # type: ignore[attr-defined]
+        fs.pipe_file(f"{root}/.leases/dead.json", b"{}")  # type: ignore[attr-defined]
+        client = boto3.client(
+            "s3",
+            endpoint_url=s3.endpoint,
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+            region_name="us-east-1",
+        )
+        client.create_multipart_upload(Bucket=bucket, Key="s/models/m/v1/g-ffffffffffffffff/x")
+        client.create_multipart_upload(Bucket=bucket, Key="elsewhere/x")
+        time.sleep(1.2)  # more than twice the lease time, on the store's clock
+        counts = dl.prune_objects(older_than=0)
+        assert counts == {"expired_leases": 1, "orphaned_generations": 1, "abandoned_uploads": 1}
+        assert not fs.exists(orphan)  # type: ignore[attr-defined]
+        assert [u["Key"] for u in fs.list_multipart_uploads(bucket)] == ["elsewhere/x"]  # type: ignore[attr-defined]
+        assert dl.verify("m").ok, "the committed generation stays"
+        assert dl.info("m").directory == kept.directory
+
+
+def test_untrusted_record_paths_are_refused(s3: MotoServer) -> None:
+    """A record on a shared store whose file path escapes its directory is ignored."""
+    bucket = s3.new_bucket()
+    fs = s3.filesystem()
+    with Downloader(store=f"s3://{bucket}/s") as dl:
+        record = {
+            "format": 1,
+            "name": "evil",
+            "version": "v1",
+            "source": "url",
+            "download_url": "http://x/y",
+            "files": [{"path": "../../../etc/passwd", "size": 1, "sha256": "0" * 64}],
+            "installed_at": "2026-01-01T00:00:00Z",
+            "metadata": {},
+            "model_id": "evil_v1",
+            "readiness": {"checked": None, "reason": None},
+            "ready_for_inference": False,
+            "checksum_verified": False,
+            "generation": "g-0123456789abcdef",
+            "primary": None,
+        }
+        fs.pipe_file(f"{bucket}/s/models/evil/v1/install.json", json.dumps(record).encode())  # type: ignore[attr-defined]
+        assert dl.store.read_record("evil", "v1") is None
+        assert dl.list_models() == []

@@ -174,7 +174,7 @@ class InstallRecord:
                 generation=str(data["generation"]),
                 primary=data.get("primary"),
                 listing=tuple(str(p) for p in data["listing"]) if data.get("listing") else None,
-                archives=tuple(str(p) for p in data.get("archives") or ()),
+                archives=tuple(validate_relpath(str(p)) for p in data.get("archives") or ()),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise ValueError(f"malformed install record: {exc}") from exc
