@@ -599,6 +599,7 @@ class Downloader:
                 self._require_origin(request, origin_allowed=origin_allowed)
                 if self.mirror is not None:
                     tracker.bytes_from = "origin"
+                    _clear(staging)  # whatever a failed mirror copy left
                 records = [
                     self._fetch_one(
                         request=request,
@@ -1013,6 +1014,17 @@ def _try_lock(lock: filelock.BaseFileLock | Lease) -> bool:
     except filelock.Timeout:
         return False
     return True
+
+
+def _clear(directory: str) -> None:
+    """Empty a staging directory, keeping the directory itself."""
+    import shutil  # noqa: PLC0415 - only after a failed mirror copy
+
+    for entry in os.scandir(directory):
+        if entry.is_dir(follow_symlinks=False):
+            shutil.rmtree(entry.path, ignore_errors=True)
+        else:
+            os.unlink(entry.path)
 
 
 def _tree_bytes(path: str) -> int:

@@ -214,7 +214,12 @@ class Mirror:
             return found is not None and found.generation != corrupt and _covers(found, plan)
 
         held = lease.acquire(timeout=self._settings.lock_timeout, cancel=cancel, done=published)
-        record = self.store.read_record(name, version)
+        try:
+            record = self.store.read_record(name, version)
+        except BaseException:
+            if held:
+                lease.release()
+            raise
         if record is not None and record.generation != corrupt and _covers(record, plan):
             # Another node published it while this one waited: copy, do not fetch.
             if held:
