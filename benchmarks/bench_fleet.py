@@ -111,15 +111,17 @@ def markdown(results: list[dict[str, object]], args: argparse.Namespace) -> str:
     lines = [
         "# Fleet benchmark: origin bytes with and without a mirror",
         "",
-        f"N processes install one {args.size_mib} MiB model at once, each into its own local "
-        "store, from a local origin capped at "
-        f"{args.rate_mib} MiB/s per connection (the test FileServer, like nginx `limit_rate`). "
-        "With the mirror, the nodes share an S3 bucket on moto's standalone server. Measured "
-        f"with `python benchmarks/bench_fleet.py --size-mib {args.size_mib} --rate-mib "
-        f"{args.rate_mib}` on {platform.machine()}, {os.cpu_count()} cores, Python "
-        f"{platform.python_version()}, {dt.datetime.now(dt.UTC):%Y-%m-%d}; one run.",
+        (
+            f"N processes install one {args.size_mib} MiB model at once, each into its own "
+            f"local store, from a local origin capped at {args.rate_mib:g} MiB/s per connection "
+            "(the test FileServer, like nginx `limit_rate`). With the mirror, the nodes share "
+            "an S3 bucket on moto's standalone server. Measured with `python "
+            f"benchmarks/bench_fleet.py --size-mib {args.size_mib} --rate-mib {args.rate_mib:g}`"
+            f" on {platform.machine()}, {os.cpu_count()} cores, Python "
+            f"{platform.python_version()}, {dt.datetime.now(dt.UTC):%Y-%m-%d}; one run."
+        ),
         "",
-        "| N | mirror | origin bytes served | × model size | wall time (s) |",
+        "| N | mirror | origin bytes served | model sizes | wall time (s) |",
         "|---|---|---|---|---|",
     ]
     for row in results:
@@ -132,15 +134,20 @@ def markdown(results: list[dict[str, object]], args: argparse.Namespace) -> str:
         "",
         "![Origin bytes and wall time per N](images/fleet.svg)",
         "",
-        "**Headline:** with the mirror the origin serves one model's worth whatever N is; "
-        "without it, N models' worth.",
+        (
+            "**Headline:** with the mirror the origin serves one model's worth whatever N is; "
+            "without it, N models' worth."
+        ),
         "",
-        "**Read the wall times with care.** moto is a single Python process that keeps objects "
-        "in memory and moves about 33 MB/s per stream here, far slower than real S3, and the "
-        "nodes, moto and the origin share two CPU cores. With the mirror, the wall time is one "
-        "origin download, one upload to moto and N - 1 copies down from it, so it understates "
-        "what a real bucket gives; without it, every node downloads at the capped rate in "
-        "parallel, which is the best case for the origin and the worst for its bill.",
+        (
+            "**Read the wall times with care.** moto is a single Python process that keeps "
+            "objects in memory and moves about 33 MB/s per stream here, far slower than real "
+            "S3, and the nodes, moto and the origin share two CPU cores. With the mirror, the "
+            "wall time is one origin download, one upload to moto and N - 1 copies down from "
+            "it, all served by that one moto process, so it grows with N and understates what "
+            "a real bucket gives; without it, every node downloads at the capped rate in "
+            "parallel, which is the best case for the origin and the worst for its bill."
+        ),
         "",
     ]
     return "\n".join(lines)

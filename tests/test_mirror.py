@@ -32,7 +32,7 @@ pytestmark = pytest.mark.timeout(150)
 
 MODEL = payload(8 * 2**20, seed=11)
 SMALL = payload(400_000, seed=12)
-TTL = "2"
+TTL = "3"  # seconds: short for tests, long enough for renewals on a loaded machine
 
 
 def _node(
@@ -175,9 +175,19 @@ def test_poisoned_mirror_is_checked_against_the_request_digest(
     server.add_file("/model.bin", SMALL)
     with Downloader(store=tmp_path / "bad", mirror=mirror, mirror_read_only=True) as dl:
         dl.download("fleet/model", "v1", download_url=server.url("/bad/model.bin"))
-    with Downloader(store=tmp_path / "bad", mirror=mirror) as dl:
-        pushed = dl.push("fleet/model", "v1")
-    assert pushed.files[0].sha256 == sha256(bad)
+    pushed = subprocess.run(
+        [
+            *(sys.executable, "-m", "model_fetch", "--store", str(tmp_path / "bad")),
+            *("--mirror", mirror, "mirror", "push", "fleet/model", "--version", "v1", "--json"),
+        ],
+        env={**os.environ, **s3.env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert pushed.returncode == 0, pushed.stderr
+    assert json.loads(pushed.stdout)["files"][0]["sha256"] == sha256(bad)
 
     with Downloader(store=tmp_path / "good", mirror=mirror, lease_ttl=2) as dl:
         dl.download(
