@@ -198,11 +198,10 @@ class Mirror:
         corrupt: str | None = None
         record = self.store.read_record(name, version)
         if record is not None and _covers(record, plan):
-            try:
-                return MirrorOutcome(files=self._copy(record, plan, tracker, cancel, stage))
-            except _Corrupt as exc:
-                corrupt = record.generation
-                self._report(exc)
+            files = self._try_copy(record, plan, tracker, cancel, stage)
+            if files is not None:
+                return MirrorOutcome(files=files)
+            corrupt = record.generation
         if not claim:
             return MirrorOutcome()
         lease = self.store.lease(
@@ -215,26 +214,36 @@ class Mirror:
 
         held = lease.acquire(timeout=self._settings.lock_timeout, cancel=cancel, done=published)
         try:
-            record = self.store.read_record(name, version)
+            published_now = published()
         except BaseException:
             if held:
                 lease.release()
             raise
-        if record is not None and record.generation != corrupt and _covers(record, plan):
-            # Another node published it while this one waited: copy, do not fetch.
-            if held:
-                lease.release()
-            try:
-                return MirrorOutcome(files=self._copy(record, plan, tracker, cancel, stage))
-            except _Corrupt as exc:
-                self._report(exc)
-                return MirrorOutcome()
-        if not held:
+        if not published_now:
+            return MirrorOutcome(claim=lease if held else None)
+        # Another node published it while this one waited: copy, do not fetch.
+        if held:
+            lease.release()
+        record = self.store.read_record(name, version)
+        if record is None:
             return MirrorOutcome()
-        return MirrorOutcome(claim=lease)
+        return MirrorOutcome(files=self._try_copy(record, plan, tracker, cancel, stage))
 
-    def _report(self, exc: _Corrupt) -> None:
-        log.error("Corrupt object on the mirror %s (not installed): %s", self.url, exc)
+    def _try_copy(
+        self,
+        record: InstallRecord,
+        plan: Plan,
+        tracker: ProgressTracker,
+        cancel: threading.Event | None,
+        stage: Callable[[str], str],
+    ) -> list[FileRecord] | None:
+        """Copy and verify, or report a corrupt mirror object and return None."""
+        try:
+            return self._copy(record, plan, tracker, cancel, stage)
+        except _Corrupt as exc:
+            problem = exc
+        log.error("Corrupt object on the mirror %s (not installed): %s", self.url, problem)
+        return None
 
     def _copy(
         self,
