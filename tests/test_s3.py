@@ -422,3 +422,31 @@ def test_untrusted_record_paths_are_refused(s3: MotoServer) -> None:
         fs.pipe_file(f"{bucket}/s/models/evil/v1/install.json", json.dumps(record).encode())  # type: ignore[attr-defined]
         assert dl.store.read_record("evil", "v1") is None
         assert dl.list_models() == []
+
+
+def test_a_holder_that_lost_its_lease_does_not_commit(s3: MotoServer, server: FileServer) -> None:
+    """When another node takes the lease over mid-download, the old holder writes no record."""
+    import hashlib  # noqa: PLC0415
+
+    from support.server import Fault  # noqa: PLC0415
+
+    bucket = s3.new_bucket()
+    server.add_file("/m.bin", SMALL)
+    server.queue("/m.bin", Fault(drip=(50_000, 0.3)))  # about 2.4 s
+    fs = s3.filesystem()
+    lease = f"{bucket}/s/.leases/{hashlib.sha256(b'm' + bytes(1) + b'v1').hexdigest()[:32]}.json"
+    with Downloader(store=f"s3://{bucket}/s", lease_ttl=1) as dl:
+
+        def steal() -> None:  # once the download holds the lease and bytes flow
+            while not (server.bytes_sent and fs.exists(lease)):  # type: ignore[attr-defined]
+                time.sleep(0.05)
+            fs.pipe_file(lease, b'{"owner": "another node"}')  # type: ignore[attr-defined]
+
+        stolen = threading.Thread(target=steal)
+        stolen.start()
+        with pytest.raises(LeaseLost):
+            dl.download("m", "v1", download_url=server.url("/m.bin"))
+        stolen.join()
+        assert dl.list_models() == []
+    assert not [o for o in _objects(s3, f"{bucket}/s/models") if o.endswith("install.json")]
+    assert fs.cat_file(lease) == b'{"owner": "another node"}', "the new holder's lease stays"  # type: ignore[attr-defined]
