@@ -261,7 +261,9 @@ def test_read_only_and_private_downloads_are_not_published(
     server.add_file("/model.bin", SMALL)
     fs = s3.filesystem()
     with Downloader(store=tmp_path / "a", mirror=mirror, mirror_read_only=True) as dl:
-        dl.download("ro", "v1", download_url=server.url("/model.bin"))
+        job = dl.submit("ro", "v1", download_url=server.url("/model.bin"))
+        job.result(timeout=60)
+        assert job.progress.to_dict()["bytes_from"] == "origin", "the REST progress object"
     private = server.url("/model.bin").replace("http://", "http://user:secret@")
     with Downloader(store=tmp_path / "b", mirror=mirror) as dl:
         dl.download("private", "v1", download_url=private)
