@@ -450,3 +450,23 @@ def test_a_holder_that_lost_its_lease_does_not_commit(s3: MotoServer, server: Fi
         assert dl.list_models() == []
     assert not [o for o in _objects(s3, f"{bucket}/s/models") if o.endswith("install.json")]
     assert fs.cat_file(lease) == b'{"owner": "another node"}', "the new holder's lease stays"  # type: ignore[attr-defined]
+
+
+def test_denied_access_is_a_one_line_store_unavailable() -> None:
+    """S3's AccessDenied (PermissionError in s3fs) becomes StoreUnavailable naming the store."""
+    from model_fetch.storage._objects import check_bucket  # noqa: PLC0415
+
+    class DeniedS3:
+        """What s3fs does for a key pair without s3:ListBucket on the prefix."""
+
+        def split_path(self, path: str) -> tuple[str, str, None]:
+            bucket, _, key = path.partition("/")
+            return bucket, key, None
+
+        def call_s3(self, *_args: object, **_kwargs: object) -> None:
+            raise PermissionError("Access Denied")
+
+    with pytest.raises(
+        StoreUnavailable, match=r"^The store s3://b/p is unavailable: access denied"
+    ):
+        check_bucket(DeniedS3(), "b/p", "s3://b/p")

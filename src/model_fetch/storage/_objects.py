@@ -77,7 +77,7 @@ def check_bucket(fs: Any, root: str, url: str, what: str = "store") -> None:
     if bucket is None:
         return
     try:
-        exists = fs.exists(bucket)
+        exists = _bucket_exists(fs, bucket, root)
     except ModelFetchError:
         raise
     except Exception as exc:
@@ -88,6 +88,19 @@ def check_bucket(fs: Any, root: str, url: str, what: str = "store") -> None:
             "accessible (it is never created automatically)",
             url=url,
         )
+
+
+def _bucket_exists(fs: Any, bucket: str, root: str) -> bool:
+    """Ask for one key under the store's own prefix: a policy may allow listing only there."""
+    call = getattr(fs, "call_s3", None)
+    if call is None:
+        return bool(fs.exists(bucket))
+    prefix = root.partition("/")[2].strip("/")
+    try:
+        call("list_objects_v2", Bucket=bucket, Prefix=f"{prefix}/" if prefix else "", MaxKeys=1)
+    except FileNotFoundError:
+        return False
+    return True
 
 
 class Conditional:
