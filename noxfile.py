@@ -89,6 +89,13 @@ def bench(session: nox.Session) -> None:
     session.run("python", "benchmarks/bench_download.py", *session.posargs)
 
 
+@nox.session(name="bench-fleet")
+def bench_fleet(session: nox.Session) -> None:
+    """The fleet benchmark: N processes with and without a mirror on moto (origin bytes)."""
+    _install(session, "s3", "bench-fleet", "test")
+    session.run("python", "benchmarks/bench_fleet.py", *session.posargs)
+
+
 @nox.session
 def demo(session: nox.Session) -> None:
     """The README's first command, in a nox-managed environment."""

@@ -15,6 +15,7 @@ import huggingface_hub  # noqa: F401
 
 from model_fetch import Downloader
 from support.helpers import FakeClock
+from support.s3 import MotoServer, apply_env, session_server
 from support.server import FileServer
 
 if TYPE_CHECKING:
@@ -33,6 +34,9 @@ def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
             "MODEL_FETCH_MAX_STORE_SIZE",
             "MODEL_FETCH_LOCK_TIMEOUT",
             "MODEL_FETCH_REPOSITORY",
+            "MODEL_FETCH_STAGING",
+            "MODEL_FETCH_LEASE_TTL",
+            "MODEL_FETCH_MIRROR",
             "MODEL_FETCH_LOCAL_REGISTRY",
             "HF_ENDPOINT",
             "HF_TOKEN",
@@ -59,6 +63,21 @@ def files() -> Iterator[FileServer]:
     """A file server shared by a module's tests (each test serves its own paths)."""
     with FileServer().start() as srv:
         yield srv
+
+
+@pytest.fixture(scope="session")
+def moto() -> Iterator[MotoServer]:
+    """One moto S3 server (its own process) for the whole session; each test makes a bucket."""
+    pytest.importorskip("s3fs")
+    pytest.importorskip("moto")
+    yield from session_server()
+
+
+@pytest.fixture
+def s3(moto: MotoServer, monkeypatch: pytest.MonkeyPatch) -> MotoServer:
+    """The moto server, with this process's AWS environment pointing s3fs at it."""
+    apply_env(monkeypatch, moto)
+    return moto
 
 
 @pytest.fixture

@@ -19,6 +19,7 @@ from model_fetch.exceptions import (
     ModelFetchError,
     ModelNotFound,
     OfflineModeError,
+    StoreUnavailable,
     UnknownSource,
 )
 
@@ -122,6 +123,7 @@ __all__ = [
     "RemovalResult",
     "Source",
     "SourceContext",
+    "StoreUnavailable",
     "SystemClock",
     "UnknownSource",
     "VerifyResult",

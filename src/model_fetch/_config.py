@@ -48,6 +48,27 @@ ENVIRONMENT_VARIABLES: Final[dict[str, tuple[str, str]]] = {
             "exceed it fail with InsufficientStorage (413)."
         ),
     ),
+    "MODEL_FETCH_STAGING": (
+        "<user cache>/remote-stores",
+        (
+            "Local directory where downloads to an object store (s3://...) are staged and "
+            "verified before upload; the 413 preflight and cache-info's free space refer to it."
+        ),
+    ),
+    "MODEL_FETCH_LEASE_TTL": (
+        "60",
+        (
+            "Seconds a lease on an object store or mirror lives without renewal before another "
+            "node may take it over; also how long a replaced generation is kept for readers."
+        ),
+    ),
+    "MODEL_FETCH_MIRROR": (
+        "unset (no mirror)",
+        (
+            "A fleet mirror (fsspec URL, e.g. s3://bucket/mirror) consulted between the store "
+            "and the origin; see docs/mirror.md."
+        ),
+    ),
     "MODEL_FETCH_REPOSITORY": (
         "the index that ships with model_fetch (well-known public models)",
         "The model repository index (JSON) for source 'default': an http(s) or fsspec URL.",
@@ -128,6 +149,16 @@ def _flag(environ: Mapping[str, str], name: str) -> bool:
     raise InvalidRequest(f"{name}={value!r} is not a boolean (use 1 or 0)")
 
 
+def _number(environ: Mapping[str, str], name: str, default: str, given: float | None) -> float:
+    if given is not None:
+        return given
+    raw = environ.get(name, default)
+    try:
+        return float(raw)
+    except ValueError:
+        raise InvalidRequest(f"{name}={raw!r} is not a number") from None
+
+
 def default_home() -> str:
     """Return the default store root: the user cache directory for model_fetch."""
     import platformdirs  # noqa: PLC0415 - only needed when no root is configured
@@ -147,6 +178,9 @@ class Settings:
         max_store_bytes: A quota on the store's size, or None.
         repository: The repository index URL or path, or None for the built-in index.
         local_registry: The local registry root, or None.
+        staging: The local staging root for object stores, or None for the default.
+        lease_ttl: Seconds a lease lives without renewal.
+        mirror: The fleet mirror's URL, or None.
     """
 
     home: str
@@ -156,6 +190,9 @@ class Settings:
     max_store_bytes: int | None = None
     repository: str | None = None
     local_registry: str | None = None
+    staging: str | None = None
+    lease_ttl: float = 60.0
+    mirror: str | None = None
 
     @classmethod
     def load(
@@ -167,6 +204,8 @@ class Settings:
         max_store_bytes: int | None = None,
         repository: str | os.PathLike[str] | None = None,
         local_registry: str | os.PathLike[str] | None = None,
+        mirror: str | None = None,
+        lease_ttl: float | None = None,
         environ: Mapping[str, str] | None = None,
     ) -> Settings:
         """Build settings from arguments, then the environment, then defaults.
@@ -178,6 +217,8 @@ class Settings:
             max_store_bytes: Overrides ``MODEL_FETCH_MAX_STORE_SIZE``.
             repository: Overrides ``MODEL_FETCH_REPOSITORY``.
             local_registry: Overrides ``MODEL_FETCH_LOCAL_REGISTRY``.
+            mirror: Overrides ``MODEL_FETCH_MIRROR``.
+            lease_ttl: Overrides ``MODEL_FETCH_LEASE_TTL``.
             environ: The environment to read (``os.environ`` by default).
 
         Raises:
@@ -196,12 +237,10 @@ class Settings:
             offline = offline_variable is not None
         elif offline:
             offline_variable = "offline=True"
-        if lock_timeout is None:
-            raw = env.get("MODEL_FETCH_LOCK_TIMEOUT", "3600")
-            try:
-                lock_timeout = float(raw)
-            except ValueError:
-                raise InvalidRequest(f"MODEL_FETCH_LOCK_TIMEOUT={raw!r} is not a number") from None
+        lock_timeout = _number(env, "MODEL_FETCH_LOCK_TIMEOUT", "3600", lock_timeout)
+        lease_ttl = _number(env, "MODEL_FETCH_LEASE_TTL", "60", lease_ttl)
+        if not lease_ttl > 0:
+            raise InvalidRequest("the lease TTL must be a positive number of seconds")
         if max_store_bytes is None and env.get("MODEL_FETCH_MAX_STORE_SIZE"):
             max_store_bytes = parse_size(env["MODEL_FETCH_MAX_STORE_SIZE"])
         if repository is None:
@@ -216,4 +255,7 @@ class Settings:
             offline_variable=offline_variable,
             lock_timeout=lock_timeout,
             max_store_bytes=max_store_bytes,
+            staging=env.get("MODEL_FETCH_STAGING") or None,
+            lease_ttl=lease_ttl,
+            mirror=mirror if mirror is not None else env.get("MODEL_FETCH_MIRROR") or None,
         )

@@ -7,6 +7,7 @@ streaming) ─► verify ─► commit (atomic move, install record last) ─►
 from __future__ import annotations
 
 import datetime as dt
+import os
 import threading
 import time
 from typing import TYPE_CHECKING, Any, Self
@@ -43,6 +44,7 @@ from model_fetch.exceptions import (
     ModelExists,
     ModelNotFound,
     OfflineModeError,
+    StoreUnavailable,
 )
 from model_fetch.sources import (
     Source,
@@ -52,15 +54,16 @@ from model_fetch.sources import (
     get_source_class,
 )
 from model_fetch.storage import InstallRecord, Store, make_record
+from model_fetch.storage._objects import Lease
 from model_fetch.transfer import FetchOutcome, HttpClient, Transfer
 
 if TYPE_CHECKING:
-    import os
     from collections.abc import Callable, Mapping
     from types import TracebackType
 
     import filelock
 
+    from model_fetch._mirror import Mirror
     from model_fetch._models import CacheInfo
     from model_fetch.transfer import UrlPolicy
 
@@ -102,6 +105,16 @@ class Downloader:
         sources: Sources by name (instances, or classes built with this downloader's
             :class:`SourceContext`), used instead of the registry's for those names.
         max_concurrent_downloads: Worker threads for :meth:`submit`; further jobs queue.
+        mirror: A fleet mirror (fsspec URL) consulted between the store and the origin.
+            Defaults to ``MODEL_FETCH_MIRROR``. See docs/mirror.md.
+        mirror_storage_options: Options for the mirror's fsspec filesystem.
+        mirror_required: An unreachable mirror fails the download (StoreUnavailable) instead
+            of a warning and the origin.
+        mirror_read_only: Use the mirror without ever writing to it.
+        mirror_publish_private: Also publish downloads that needed credentials (a gated
+            Hugging Face repository, a netrc host) to the mirror.
+        lease_ttl: Seconds a lease on an object store or mirror lives without renewal.
+            Defaults to ``MODEL_FETCH_LEASE_TTL``, else 60.
     """
 
     def __init__(
@@ -118,9 +131,17 @@ class Downloader:
         clock: Clock | None = None,
         sources: Mapping[str, Source | SourceFactory] | None = None,
         max_concurrent_downloads: int = 4,
+        mirror: str | None = None,
+        mirror_storage_options: dict[str, Any] | None = None,
+        mirror_required: bool = False,
+        mirror_read_only: bool = False,
+        mirror_publish_private: bool = False,
+        lease_ttl: float | None = None,
     ) -> None:
         """Create a downloader. Nothing is fetched or written until a download starts."""
         self.settings = Settings.load(
+            mirror=mirror,
+            lease_ttl=lease_ttl,
             home=store,
             offline=offline,
             lock_timeout=lock_timeout,
@@ -129,6 +150,18 @@ class Downloader:
             local_registry=local_registry,
         )
         self.store = Store(self.settings.home, self.settings, storage_options)
+        self.mirror: Mirror | None = None
+        if self.settings.mirror:
+            from model_fetch._mirror import Mirror  # noqa: PLC0415 - only fleets need it
+
+            self.mirror = Mirror(
+                self.settings.mirror,
+                self.settings,
+                mirror_storage_options,
+                required=mirror_required,
+                read_only=mirror_read_only,
+                publish_private=mirror_publish_private,
+            )
         self._owns_http = http is None
         self.http = http or HttpClient()
         self.clock = clock or SystemClock()
@@ -149,6 +182,9 @@ class Downloader:
         """Cancel running jobs, then release the connection pool (if this downloader made it)."""
         if self._jobs is not None:
             self._jobs.shutdown(cancel=True)
+        self.store.close()
+        if self.mirror is not None:
+            self.mirror.store.close()
         if self._owns_http:
             self.http.close()
 
@@ -350,7 +386,7 @@ class Downloader:
         if existing is not None and not request.force_download and _covers(existing, options):
             return self._reuse_or_refuse(request, existing)
         if self.settings.offline:
-            return self._offline(request)
+            return self._offline(request, progress, cancel)
         full = self._plan(request)
         if on_plan is not None:
             on_plan(full)
@@ -390,6 +426,7 @@ class Downloader:
                     progress=progress,
                     cancel=cancel,
                     policy=policy,
+                    guard=lock.check if isinstance(lock, Lease) else None,
                 )
                 reused = False
             self._remember_ref(request, full)
@@ -402,11 +439,15 @@ class Downloader:
         name: str,
         version: str,
         cancel: threading.Event | None,
-    ) -> filelock.BaseFileLock:
+    ) -> filelock.BaseFileLock | Lease:
         """Take the (name, version) lock, giving up at the lock timeout or on cancellation."""
         import filelock  # noqa: PLC0415 - only a download needs it; keeps import light
 
         lock = self.store.lock(name, version)
+        if isinstance(lock, Lease):
+            # StoreUnavailable when it times out: the store is held by a node that keeps renewing.
+            lock.acquire(timeout=self.settings.lock_timeout, cancel=cancel)
+            return lock
         # The lock waits in real time whatever clock is injected: filelock sleeps for real.
         deadline = time.monotonic() + self.settings.lock_timeout
         while True:
@@ -439,13 +480,76 @@ class Downloader:
             )
         return attrs.evolve(plan, files=(plan.files[0].with_checksum(request.checksum),))
 
-    def _offline(self, request: DownloadRequest) -> InstallResult:
-        """Serve a request from the store alone: through a ref's last resolution, or not at all."""
+    def _offline(
+        self,
+        request: DownloadRequest,
+        progress: Callable[[Progress], None] | None,
+        cancel: threading.Event | None,
+    ) -> InstallResult:
+        """Serve a request from the store, else the mirror; never from the origin."""
         version = self.store.read_alias(request.model_name, request.version)
         record = self._installed(request.model_name, version) if version else None
         if record is not None and not request.force_download:
             return self._reuse_or_refuse(request, record)
-        raise OfflineModeError(
+        if self.mirror is not None:
+            result = self._offline_mirror(request, version or request.version, progress, cancel)
+            if result is not None:
+                return result
+        raise self._offline_error(request)
+
+    def _offline_mirror(
+        self,
+        request: DownloadRequest,
+        version: str,
+        progress: Callable[[Progress], None] | None,
+        cancel: threading.Event | None,
+    ) -> InstallResult | None:
+        """Install from the mirror alone (offline mode allows the mirror, not the origin)."""
+        assert self.mirror is not None  # noqa: S101 - the caller checked
+        started = self.clock.monotonic()
+        try:
+            found = self.mirror.store.read_record(request.model_name, version)
+        except StoreUnavailable:
+            if self.mirror.required:
+                raise
+            log.warning("The mirror %s is unreachable", self.mirror.url)
+            return None
+        if found is None:
+            return None
+        single = request.checksum if len(found.files) == 1 else None
+        base = self.mirror.store.generation_dir(found)
+        plan = Plan(
+            files=tuple(
+                RemoteFile(
+                    url=self.mirror.store.display(f"{base}/{file.path}"),
+                    path=file.path,
+                    size=file.size,
+                    checksums=single,
+                )
+                for file in found.files
+            ),
+            version=found.version,
+            download_url=found.download_url,
+            source=found.source,
+        )
+        plan = _select(plan, request.options, keep=None)
+        lock = self._acquire(request.model_name, plan.version, cancel)
+        try:
+            record = self._fetch_and_commit(
+                request,
+                plan,
+                listing=found.listing or tuple(file.path for file in found.files),
+                progress=progress,
+                cancel=cancel,
+                guard=lock.check if isinstance(lock, Lease) else None,
+                origin_allowed=False,
+            )
+        finally:
+            lock.release()
+        return self._result(record, reused=False, duration=self.clock.monotonic() - started)
+
+    def _offline_error(self, request: DownloadRequest) -> OfflineModeError:
+        return OfflineModeError(
             f"{self.settings.offline_variable} is set and model {request.model_name!r} "
             f"version {request.version!r} is not installed; unset it to download",
             model_name=request.model_name,
@@ -454,10 +558,7 @@ class Downloader:
         )
 
     def _installed(self, name: str, version: str) -> InstallRecord | None:
-        record = self.store.read_record(name, version)
-        if record is None or not self.store.is_intact(record):
-            return None
-        return record
+        return self.store.installed(name, version)
 
     def _reuse_or_refuse(self, request: DownloadRequest, record: InstallRecord) -> InstallResult:
         if request.if_exists == "error":
@@ -479,21 +580,39 @@ class Downloader:
         progress: Callable[[Progress], None] | None,
         cancel: threading.Event | None = None,
         policy: UrlPolicy | None = None,
+        guard: Callable[[], None] | None = None,
+        origin_allowed: bool = True,
     ) -> InstallRecord:
         tracker = ProgressTracker(
             [file.size for file in plan.files],
             chunk_size=request.options.chunk_size,
             clock=self.clock,
             callback=progress,
+            uploads=0 if self.store.local else 1,
         )
         available = self.store.available()
         held = [0] * len(plan.files)
         staging = self.store.new_staging()
+        claim: Lease | None = None
         try:
-            records: list[FileRecord] = []
-            verified = True
-            for index, remote in enumerate(plan.files):
-                records.append(
+            records: list[FileRecord] | None = None
+            if self.mirror is not None:
+                outcome = self.mirror.obtain(
+                    request.model_name,
+                    plan,
+                    tracker,
+                    private=self._needs_credentials(plan),
+                    cancel=cancel,
+                    stage=lambda rel: self.store.staging_file(staging, rel),
+                    may_claim=origin_allowed,
+                )
+                records, claim = outcome.files, outcome.claim
+            if records is None:
+                self._require_origin(request, origin_allowed=origin_allowed)
+                if self.mirror is not None:
+                    tracker.bytes_from = "origin"
+                    _clear(staging)  # whatever a failed mirror copy left
+                records = [
                     self._fetch_one(
                         request=request,
                         plan=plan,
@@ -505,15 +624,29 @@ class Downloader:
                         available=available,
                         cancel=cancel,
                         policy=policy,
-                    ),
-                )
-                verified = verified and remote.verifiable
+                    )
+                    for index, remote in enumerate(plan.files)
+                ]
+            verified = all(remote.verifiable for remote in plan.files)
             tracker.stage("verifying")
             check_cancelled(cancel)
             tracker.stage("installing")
+            if claim is not None and self.mirror is not None:
+                # Publish the files as the source served them, before archives are unpacked,
+                # so every node can check them against the source's digests.
+                mine, claim = claim, None
+                self.mirror.publish(
+                    mine,
+                    request.model_name,
+                    plan,
+                    staging=staging,
+                    files=records,
+                    tracker=tracker,
+                    cancel=cancel,
+                )
             from model_fetch.install._step import install_step  # noqa: PLC0415 - lazy: checks
 
-            outcome = install_step(staging, records, request.options)
+            outcome_files = install_step(staging, records, request.options)
             check_cancelled(cancel)
             self.store.check_quota()
             record = make_record(
@@ -521,16 +654,22 @@ class Downloader:
                 version=plan.version,
                 source=plan.source,
                 download_url=redact_url(plan.download_url),
-                files=list(outcome.files),
+                files=list(outcome_files.files),
                 metadata=request.metadata,
                 checksum_verified=verified,
                 listing=listing,
-                readiness=outcome.readiness.to_dict(),
-                ready=outcome.readiness.ready,
-                archives=outcome.archives,
+                readiness=outcome_files.readiness.to_dict(),
+                ready=outcome_files.readiness.ready,
+                archives=outcome_files.archives,
             )
-            committed = self.store.commit(staging, record)
+            if not self.store.local:
+                tracker.expect_upload(_tree_bytes(staging))
+            committed = self.store.commit(
+                staging, record, on_upload=tracker.uploaded, guard=guard, cancel=cancel
+            )
         except BaseException:
+            if claim is not None:
+                claim.release()
             self.store.discard(staging)
             raise
         tracker.finish()
@@ -542,6 +681,21 @@ class Downloader:
             committed.size,
         )
         return committed
+
+    def _require_origin(self, request: DownloadRequest, *, origin_allowed: bool) -> None:
+        if not origin_allowed:
+            raise self._offline_error(request)
+
+    def _needs_credentials(self, plan: Plan) -> bool:
+        """Whether fetching the plan sends credentials (a hub token, userinfo, netrc)."""
+        for remote in plan.files:
+            if any(key.lower() == "authorization" for key in remote.headers):
+                return True
+            if remote.url.startswith(("http://", "https://")) and self.http.has_credentials(
+                remote.url
+            ):
+                return True
+        return False
 
     def _fetch_one(
         self,
@@ -592,7 +746,7 @@ class Downloader:
             if partial is not None and request.options.cleanup_temp_files:
                 partial.discard()
             raise
-        _verify(remote, outcome)
+        verify_outcome(remote, outcome)
         return FileRecord(path=remote.path, size=outcome.size, sha256=outcome.sha256)
 
     def _result(self, record: InstallRecord, *, reused: bool, duration: float) -> InstallResult:
@@ -704,15 +858,12 @@ class Downloader:
                 model_name=name,
                 version=None if version == "all" else version,
             )
-        import filelock  # noqa: PLC0415 - keeps `import model_fetch` light
 
         removed_files: list[str] = []
         freed = 0
         for record in targets:
             lock = self.store.lock(record.name, record.version)
-            try:
-                lock.acquire(timeout=0)
-            except filelock.Timeout:
+            if not _try_lock(lock):
                 raise DownloadInProgress(
                     f"A download of model '{name}' version '{record.version}' is in progress",
                     model_name=name,
@@ -751,6 +902,9 @@ class Downloader:
         record = self.store.read_record(info.name, info.version)
         if record is None:  # removed between the two reads
             raise ModelNotFound(f"Model '{info.name}' version '{info.version}' is not installed")
+        if not self.store.is_intact(record):
+            # A missing object may mean the record switched to a new generation: re-read once.
+            record = self.store.read_record(info.name, info.version) or record
         missing: list[str] = []
         mismatched: list[dict[str, Any]] = []
         for file in record.files:
@@ -783,12 +937,64 @@ class Downloader:
         """
         return self.store.prune_partials(older_than)
 
+    def prune_objects(self, older_than: float | None = None) -> dict[str, int]:
+        """Clear expired leases, orphaned generations and abandoned uploads (object stores).
+
+        Runs on the store and on the mirror (unless it is read-only).
+
+        Args:
+            older_than: Abort multipart uploads started at least this many seconds ago
+                (default one day).
+
+        Returns:
+            Counts: ``expired_leases``, ``orphaned_generations``, ``abandoned_uploads``.
+        """
+        counts = self.store.prune_objects(older_than)
+        if self.mirror is not None and not self.mirror.read_only:
+            for key, value in self.mirror.store.prune_objects(older_than).items():
+                counts[key] += value
+        return counts
+
+    def push(self, name: str, version: str | None = None) -> InstallRecord:
+        """Publish an installed version to the mirror (``model-fetch mirror push``).
+
+        Args:
+            name: The model's name.
+            version: The version (the newest installed when None).
+
+        Returns:
+            The mirror's record.
+
+        Raises:
+            InvalidRequest: No mirror is configured.
+            ModelNotFound: That version is not installed.
+            StoreUnavailable: The mirror cannot be reached or is read-only.
+        """
+        if self.mirror is None:
+            raise InvalidRequest("No mirror configured: pass --mirror or set MODEL_FETCH_MIRROR")
+        info = self.info(name, version)
+        record = self.store.installed(info.name, info.version)
+        if record is None:
+            raise ModelNotFound(
+                f"Model '{info.name}' version '{info.version}' is not installed intact",
+                model_name=info.name,
+                version=info.version,
+            )
+        staging = self.store.new_staging()
+        try:
+            for file in record.files:
+                dest = self.store.staging_file(staging, file.path)
+                self.store.fs.get_file(self.store.installed_path(record, file.path), dest)
+            return self.mirror.push(record, staging)
+        finally:
+            self.store.discard(staging)
+
     def cache_info(self) -> CacheInfo:
         """Describe the store: capacity, installed models and the download area."""
         return self.store.cache_info()
 
 
-def _verify(remote: RemoteFile, outcome: FetchOutcome) -> None:
+def verify_outcome(remote: RemoteFile, outcome: FetchOutcome) -> None:
     """Check every digest the plan knows for a file; raise ChecksumMismatch on the first miss."""
     expected = [(c.algorithm, c.hexdigest, outcome.digests[c.algorithm]) for c in remote.checksums]
     if remote.sha256_prefix is not None:
@@ -807,6 +1013,38 @@ def _verify(remote: RemoteFile, outcome: FetchOutcome) -> None:
                 expected=want,
                 actual=got,
             )
+
+
+def _try_lock(lock: filelock.BaseFileLock | Lease) -> bool:
+    """Take a lock without waiting; tell whether it was taken."""
+    import filelock  # noqa: PLC0415 - keeps `import model_fetch` light
+
+    if isinstance(lock, Lease):
+        return lock.try_acquire()
+    try:
+        lock.acquire(timeout=0)
+    except filelock.Timeout:
+        return False
+    return True
+
+
+def _clear(directory: str) -> None:
+    """Empty a staging directory, keeping the directory itself."""
+    import shutil  # noqa: PLC0415 - only after a failed mirror copy
+
+    for entry in os.scandir(directory):
+        if entry.is_dir(follow_symlinks=False):
+            shutil.rmtree(entry.path, ignore_errors=True)
+        else:
+            os.unlink(entry.path)
+
+
+def _tree_bytes(path: str) -> int:
+    return sum(
+        os.path.getsize(os.path.join(root, name))
+        for root, _dirs, names in os.walk(path)
+        for name in names
+    )
 
 
 def _covers(

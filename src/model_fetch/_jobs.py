@@ -113,6 +113,7 @@ def _fields(progress: Progress) -> dict[str, Any]:
         "current_stage": progress.current_stage,
         "downloaded_bytes": progress.downloaded_bytes,
         "total_bytes": progress.total_bytes,
+        "bytes_from": progress.bytes_from,
     }
 
 

@@ -389,6 +389,8 @@ class Progress:
         current_stage: ``downloading``, ``verifying`` or ``installing``.
         downloaded_bytes: Bytes received so far.
         total_bytes: Bytes expected, or 0 while unknown.
+        bytes_from: Where the bytes come from when a fleet mirror is configured: ``"mirror"``
+            or ``"origin"`` (None without a mirror).
     """
 
     percentage: float = 0.0
@@ -399,10 +401,11 @@ class Progress:
     current_stage: Stage = "downloading"
     downloaded_bytes: int = 0
     total_bytes: int = 0
+    bytes_from: Literal["mirror", "origin"] | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        """Return the contract's progress object."""
-        return {
+        """Return the contract's progress object (plus ``bytes_from`` when a mirror is used)."""
+        body: dict[str, Any] = {
             "percentage": self.percentage,
             "downloaded_mb": self.downloaded_mb,
             "total_mb": self.total_mb,
@@ -410,6 +413,9 @@ class Progress:
             "eta_seconds": self.eta_seconds,
             "current_stage": self.current_stage,
         }
+        if self.bytes_from is not None:
+            body["bytes_from"] = self.bytes_from
+        return body
 
 
 @attrs.frozen(kw_only=True)

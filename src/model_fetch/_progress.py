@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections import deque
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Final, Literal
 
 from model_fetch._models import MIB, Progress, Stage
 
@@ -42,8 +42,9 @@ class ProgressTracker:
         chunk_size: int,
         clock: Clock,
         callback: Callable[[Progress], None] | None,
+        uploads: int = 0,
     ) -> None:
-        """Create the tracker."""
+        """Create the tracker (``uploads``: how many uploads of the bytes will follow)."""
         self._sizes = list(sizes)
         self._positions = [0] * len(sizes)
         self._chunk = chunk_size
@@ -55,6 +56,12 @@ class ProgressTracker:
         self._last_emit_bytes = -1
         self._stage: Stage = "downloading"
         self._latest = Progress()
+        self._upload_total = 0
+        self._uploaded = 0
+        self._uploads_expected = uploads
+        self._uploads_known = 0
+        self._last_percentage = 0.0
+        self.bytes_from: Literal["mirror", "origin"] | None = None
 
     @property
     def latest(self) -> Progress:
@@ -93,6 +100,22 @@ class ProgressTracker:
             snapshot = self._snapshot()
         self._emit(snapshot, now, snapshot.downloaded_bytes)
 
+    def expect_upload(self, size: int) -> None:
+        """Count an upload of ``size`` bytes (to an object store) in the percentage."""
+        with self._lock:
+            self._upload_total += size
+            self._uploads_known += 1
+
+    def uploaded(self, size: int) -> None:
+        """Record ``size`` more bytes uploaded; emits at most :data:`MAX_RATE` snapshots/s."""
+        with self._lock:
+            self._uploaded += size
+            now = self._clock.monotonic()
+            if now - self._last_emit_time < 1 / MAX_RATE and self._uploaded < self._upload_total:
+                return
+            snapshot = self._snapshot()
+        self._emit(snapshot, now, snapshot.downloaded_bytes)
+
     def finish(self) -> None:
         """Emit a final snapshot at 100%."""
         with self._lock:
@@ -100,6 +123,7 @@ class ProgressTracker:
                 size if size is not None else pos
                 for size, pos in zip(self._sizes, self._positions, strict=True)
             ]
+            self._uploaded = self._upload_total
             now = self._clock.monotonic()
             snapshot = self._snapshot()
         self._emit(snapshot, now, snapshot.downloaded_bytes)
@@ -123,6 +147,13 @@ class ProgressTracker:
         if self._stage != "downloading" and total:
             done = max(done, total)
         percentage = min(100.0, 100.0 * done / total) if total else 0.0
+        pending = max(0, self._uploads_expected - self._uploads_known) * total
+        if (self._upload_total or pending) and total:
+            # Bytes still to move to an object store keep the percentage below 100.
+            moved = done + self._uploaded
+            percentage = min(100.0, 100.0 * moved / (total + self._upload_total + pending))
+        percentage = max(percentage, self._last_percentage)  # never runs backwards
+        self._last_percentage = percentage
         eta = (total - done) / speed if total and speed > 0 else 0.0
         return Progress(
             percentage=round(percentage, 1),
@@ -133,4 +164,5 @@ class ProgressTracker:
             current_stage=self._stage,
             downloaded_bytes=done,
             total_bytes=total,
+            bytes_from=self.bytes_from,
         )

@@ -27,7 +27,7 @@ __all__ = ["EXIT_CODES", "build_parser", "main"]
 
 EXIT_CODES: Final[dict[int, str]] = {
     0: "success",
-    1: "download or verification failure",
+    1: "download or verification failure, or the store or mirror is unavailable",
     2: "bad input, including an invalid name or an unknown source",
     3: "not found",
     4: "already exists, or a download of it is in progress",
@@ -54,13 +54,42 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="PATH|URL",
         help="store root: a path or fsspec URL (default: $MODEL_FETCH_HOME, else the user cache)",
     )
+    _add_mirror_options(parser)
     parser.add_argument("-v", "--verbose", action="count", default=0, help="log more (-vv: debug)")
     parser.add_argument(
         "-q", "--quiet", action="store_true", help="log errors only, no progress bar"
     )
     parser.add_argument("--version", action="version", version=f"model-fetch {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _add_commands(commands)
+    _add_mirror(commands)
+    _add_serve(commands)
+    return parser
 
+
+def _add_mirror_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--mirror",
+        metavar="URL",
+        help="fleet mirror consulted between the store and the origin (default: "
+        "$MODEL_FETCH_MIRROR)",
+    )
+    parser.add_argument(
+        "--mirror-required",
+        action="store_true",
+        help="fail (exit 1) when the mirror cannot be reached, instead of a warning",
+    )
+    parser.add_argument(
+        "--mirror-read-only", action="store_true", help="use the mirror, never write to it"
+    )
+    parser.add_argument(
+        "--mirror-publish-private",
+        action="store_true",
+        help="also publish downloads that needed credentials (gated repos, netrc hosts)",
+    )
+
+
+def _add_commands(commands: Any) -> None:
     download = commands.add_parser(
         "download",
         help="download, verify and install a model",
@@ -146,8 +175,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     prune = commands.add_parser(
         "cache-prune",
-        help="delete resumable partial downloads",
-        description="Delete the partial files kept to resume interrupted downloads.",
+        help="delete partial downloads; on object stores also leases, orphans, uploads",
+        description="Delete the partial files kept to resume interrupted downloads. On an "
+        "object store (and the mirror) also clear expired leases, orphaned generations and "
+        "abandoned multipart uploads.",
     )
     prune.add_argument(
         "--older-than",
@@ -158,8 +189,23 @@ def build_parser() -> argparse.ArgumentParser:
 
     cache = commands.add_parser("cache-info", help="show the store's size and contents")
     cache.add_argument("--json", action="store_true", help="print GET /cache-info JSON")
-    _add_serve(commands)
-    return parser
+
+
+def _add_mirror(commands: Any) -> None:
+    mirror = commands.add_parser(
+        "mirror",
+        help="publish installed models to the fleet mirror",
+        description="Work with the fleet mirror given by --mirror or MODEL_FETCH_MIRROR.",
+    )
+    mirror_commands = mirror.add_subparsers(dest="mirror_command", required=True, metavar="ACTION")
+    push = mirror_commands.add_parser(
+        "push",
+        help="publish an installed version to the mirror ahead of a rollout",
+        description="Upload an installed version's files to the mirror, install record last.",
+    )
+    push.add_argument("name", metavar="NAME")
+    push.add_argument("--version", dest="model_version", metavar="V", help="default: newest")
+    push.add_argument("--json", action="store_true", help="print the mirror's record as JSON")
 
 
 def _add_serve(commands: Any) -> None:
@@ -295,9 +341,12 @@ class _ProgressBar:
         if snapshot.total_bytes and self._bar.total != snapshot.total_bytes:
             self._bar.total = snapshot.total_bytes
         self._bar.update(snapshot.downloaded_bytes - self._bar.n)
-        if snapshot.current_stage != self._stage:
-            self._stage = snapshot.current_stage
-            self._bar.set_postfix_str(self._stage)
+        stage: str = snapshot.current_stage
+        if snapshot.bytes_from is not None:
+            stage = f"{stage} from {snapshot.bytes_from}"
+        if stage != self._stage:
+            self._stage = stage
+            self._bar.set_postfix_str(stage)
 
     def close(self) -> None:
         self._bar.close()
@@ -458,10 +507,36 @@ def _parse_age(text: str) -> float:
 def _cache_prune(downloader: Downloader, args: argparse.Namespace) -> int:
     older_than = _parse_age(args.older_than) if args.older_than else None
     count, freed = downloader.prune_partials(older_than)
+    objects = downloader.prune_objects(older_than)
     if args.json:
-        _print_json({"removed_partial_downloads": count, "freed_mb": round(freed / 2**20, 1)})
+        _print_json(
+            {
+                "removed_partial_downloads": count,
+                "freed_mb": round(freed / 2**20, 1),
+                **objects,
+            },
+        )
     else:
         print(f"Removed {count} partial download(s), freed {freed / 2**20:.1f} MB")
+        if not downloader.store.local or downloader.mirror is not None:
+            print(
+                f"Cleared {objects['expired_leases']} expired lease(s), "
+                f"{objects['orphaned_generations']} orphaned generation(s), "
+                f"{objects['abandoned_uploads']} abandoned upload(s)"
+            )
+    return 0
+
+
+def _mirror(downloader: Downloader, args: argparse.Namespace) -> int:
+    record = downloader.push(args.name, args.model_version)
+    assert downloader.mirror is not None  # noqa: S101 - push raised otherwise
+    if args.json:
+        _print_json(record.to_json())
+    else:
+        print(
+            f"Published {record.name} {record.version} ({len(record.files)} file(s)) to "
+            f"{downloader.mirror.url}"
+        )
     return 0
 
 
@@ -547,6 +622,7 @@ _COMMANDS: Final[dict[str, Callable[[Downloader, argparse.Namespace], int]]] = {
     "cache-prune": _cache_prune,
     "verify": _verify,
     "serve": _serve,
+    "mirror": _mirror,
 }
 
 
@@ -563,7 +639,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         from model_fetch._downloader import Downloader  # noqa: PLC0415 - fast --help
 
         concurrency = getattr(args, "max_concurrent_downloads", 4)
-        with Downloader(store=args.store, max_concurrent_downloads=concurrency) as downloader:
+        with Downloader(
+            store=args.store,
+            max_concurrent_downloads=concurrency,
+            mirror=args.mirror,
+            mirror_required=args.mirror_required,
+            mirror_read_only=args.mirror_read_only,
+            mirror_publish_private=args.mirror_publish_private,
+        ) as downloader:
             return _COMMANDS[args.command](downloader, args)
     except ModelFetchError as exc:
         print(f"model-fetch: error: {exc}", file=sys.stderr)

@@ -11,6 +11,7 @@ code and one CLI exit code (see :data:`ERROR_TABLE`)::
     ├── ModelExists                          409  exit 4
     ├── DownloadInProgress                   409  exit 4
     ├── InsufficientStorage (OSError)        413  exit 5
+    ├── StoreUnavailable                     500  exit 1
     └── DownloadFailed                       500  exit 1
         ├── ChecksumMismatch                 500  exit 1
         └── DownloadCancelled                500  exit 130
@@ -36,6 +37,7 @@ __all__ = [
     "ModelFetchError",
     "ModelNotFound",
     "OfflineModeError",
+    "StoreUnavailable",
     "UnknownSource",
 ]
 
@@ -144,6 +146,21 @@ class InsufficientStorage(ModelFetchError, OSError):
     exit_code = 5
 
 
+class StoreUnavailable(ModelFetchError):
+    """A store or mirror on object storage cannot be used (500).
+
+    Raised for a missing bucket or denied access (a missing bucket is never created), a lease
+    wait that timed out, an unreachable mirror under ``mirror_required``, and a mirror on a
+    filesystem that cannot do conditional writes.
+
+    Attributes:
+        url: The store's or mirror's URL.
+    """
+
+    status_code = 500
+    exit_code = 1
+
+
 class DownloadFailed(ModelFetchError):
     """The transfer failed after its retries, or the install could not complete (500).
 
@@ -189,6 +206,7 @@ ERROR_TABLE: tuple[tuple[type[ModelFetchError], int, int], ...] = tuple(
         ModelExists,
         DownloadInProgress,
         InsufficientStorage,
+        StoreUnavailable,
         ChecksumMismatch,
         DownloadCancelled,
         DownloadFailed,

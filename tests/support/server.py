@@ -448,11 +448,15 @@ class _Handler(http.server.BaseHTTPRequestHandler):
     # -- body delivery ------------------------------------------------------
 
     def _write_payload(self, piece: memoryview, *, chunked: bool) -> None:
-        """Write one piece of the body, chunk-framed if needed."""
+        """Write one piece of the body, chunk-framed if needed (and paced to ``rate_limit``)."""
+        rate = self._owner.rate_limit
+        if rate:
+            self._owner._stop.wait(len(piece) / rate)
         if chunked:
             self.wfile.write(b"".join((f"{len(piece):x}\r\n".encode(), piece, b"\r\n")))
         else:
             self.wfile.write(piece)
+        self._owner._count(len(piece))
 
     def _send_body(self, body: bytes | memoryview, fault: Fault, *, chunked: bool) -> None:
         """Send ``body`` honouring the delivery switches of ``fault``."""
@@ -526,6 +530,9 @@ class FileServer:
         self._httpd: _HTTPServer | None = None
         self._thread: threading.Thread | None = None
         self._closed = False
+        self._bytes_sent = 0
+        #: Bytes per second per connection (None: as fast as possible), like nginx limit_rate.
+        self.rate_limit: float | None = None
 
     # -- lifecycle ----------------------------------------------------------
 
@@ -644,6 +651,16 @@ class FileServer:
     def requests_for(self, path: str) -> list[RecordedRequest]:
         """The recorded requests whose path (query string ignored) is ``path``."""
         return [r for r in self.requests if urllib.parse.urlsplit(r.path).path == path]
+
+    @property
+    def bytes_sent(self) -> int:
+        """Body bytes sent so far, over every connection (like nginx ``$body_bytes_sent``)."""
+        with self._lock:
+            return self._bytes_sent
+
+    def _count(self, size: int) -> None:
+        with self._lock:
+            self._bytes_sent += size
 
     def reset_requests(self) -> None:
         """Forget all recorded requests."""

@@ -167,6 +167,7 @@ class ProgressObject(BaseModel):
     speed_mbps: float
     eta_seconds: float
     current_stage: Literal["downloading", "verifying", "installing"]
+    bytes_from: Literal["mirror", "origin"] | None = None
 
 
 class ProgressBody(BaseModel):

@@ -7,12 +7,20 @@ Layout under the root (a local path or any fsspec URL)::
     models/<name>/<version>/accessed         touched when an installed copy is reused
     .staging/<id>/                           downloads in progress (local stores)
     .locks/<hash>.lock                       one lock file per (name, version) (local stores)
+    .leases/<hash>.json                      one lease per (name, version) (object stores)
+    models/<name>/<version>/.retired/g-<id>  a replaced generation, kept one lease time for readers
 
 ``<name>`` and ``<version>`` are escaped into one path segment each (see
 :func:`~model_fetch._paths.escape_segment`), so the layout is injective. A new download, even a
 forced one, lands in a fresh generation directory; switching the install record to it is the only
 visible step, so a reader sees the old files or the new ones, never a mix. Old generations are
-removed after the switch.
+removed after the switch (on an object store, no sooner than one lease time later, because
+readers there cannot hold a file open across a deletion).
+
+On an object store (no rename, no locks) files are staged and verified locally
+(``MODEL_FETCH_STAGING``), uploaded under the new generation with bounded-memory multipart uploads,
+their stored sizes checked, and the record written last with a conditional write; the
+(name, version) lock is a lease object (see :mod:`model_fetch.storage._objects`).
 """
 
 from __future__ import annotations
@@ -25,6 +33,7 @@ import os
 import re
 import shutil
 import tempfile
+import threading
 import uuid
 from typing import TYPE_CHECKING, Any, Final
 
@@ -39,11 +48,20 @@ from model_fetch._models import (
     parse_timestamp,
 )
 from model_fetch._paths import escape_segment, model_id, validate_relpath
-from model_fetch.exceptions import InsufficientStorage
+from model_fetch.exceptions import InsufficientStorage, ModelFetchError, StoreUnavailable
+from model_fetch.storage._objects import (
+    Conditional,
+    Lease,
+    bucket_of,
+    check_bucket,
+    store_unavailable,
+    upload_file,
+    walk_objects,
+)
 from model_fetch.transfer._resume import PartialFile
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Callable, Iterator
 
     import filelock
 
@@ -156,7 +174,7 @@ class InstallRecord:
                 generation=str(data["generation"]),
                 primary=data.get("primary"),
                 listing=tuple(str(p) for p in data["listing"]) if data.get("listing") else None,
-                archives=tuple(str(p) for p in data.get("archives") or ()),
+                archives=tuple(validate_relpath(str(p)) for p in data.get("archives") or ()),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise ValueError(f"malformed install record: {exc}") from exc
@@ -187,11 +205,64 @@ class Store:
         from fsspec.implementations.local import LocalFileSystem  # noqa: PLC0415
 
         text = os.fspath(root)
-        self.fs, path = fsspec.core.url_to_fs(text, **(storage_options or {}))
+        options = dict(storage_options or {})
+        if fsspec.core.split_protocol(text)[0] in {"s3", "s3a"}:
+            # Another node's new record must be seen at once: never answer from a stale listing.
+            options.setdefault("use_listings_cache", False)
+        try:
+            self.fs, path = fsspec.core.url_to_fs(text, **options)
+        except ImportError as exc:
+            raise StoreUnavailable(
+                f"Cannot open the store {text}: {exc} (install model_fetch[s3] for s3://)",
+                url=text,
+            ) from exc
         self.local = isinstance(self.fs, LocalFileSystem)
         self.root = os.path.abspath(os.path.expanduser(path)) if self.local else path.rstrip("/")
         self.url = self.root if self.local else self.fs.unstrip_protocol(self.root)
         self._settings = settings
+        self._available = self.local
+        self._conditional: bool | None = None
+        self._timers: list[threading.Timer] = []
+        self._timers_lock = threading.Lock()
+
+    # -- availability -------------------------------------------------------------------------
+    def ensure_available(self) -> None:
+        """On an object store, check once that the bucket exists and can be read.
+
+        Raises:
+            StoreUnavailable: The bucket is missing (it is never created) or access is denied.
+        """
+        if self._available:
+            return
+        check_bucket(self.fs, self.root, self.url)
+        self._available = True
+
+    @property
+    def object_store(self) -> bool:
+        """Whether the store lives on an object store with buckets (s3://, gs://, ...)."""
+        return not self.local and bucket_of(self.fs, self.root) is not None
+
+    def supports_conditional_writes(self) -> bool:
+        """Probe (once) whether the filesystem does conditional create and replace."""
+        if self._conditional is None:
+            if self.local:
+                self._conditional = False
+            else:
+                self.ensure_available()
+                try:
+                    self._conditional = Conditional(self.fs).probe(self._join(".leases"))
+                except ModelFetchError:
+                    raise
+                except Exception as exc:
+                    raise store_unavailable(self.url, exc) from exc
+        return self._conditional
+
+    def close(self) -> None:
+        """Cancel deferred deletions (cache-prune or a later install finishes them)."""
+        with self._timers_lock:
+            timers, self._timers = self._timers, []
+        for timer in timers:
+            timer.cancel()
 
     # -- layout -------------------------------------------------------------------------------
     def _join(self, *parts: str) -> str:
@@ -225,6 +296,10 @@ class Store:
             base = self._join_rel(base, record.primary)
         return self.display(base)
 
+    def installed_path(self, record: InstallRecord, rel: str) -> str:
+        """The path of one installed file of a record."""
+        return self._join_rel(self.generation_dir(record), validate_relpath(rel))
+
     def _join_rel(self, base: str, rel: str) -> str:
         return os.path.join(base, *rel.split("/")) if self.local else f"{base}/{rel}"
 
@@ -234,7 +309,8 @@ class Store:
         from model_fetch._config import default_home  # noqa: PLC0415
 
         digest = hashlib.sha256(self.url.encode()).hexdigest()[:16]
-        return os.path.join(default_home(), "remote-stores", digest, kind)
+        base = self._settings.staging or os.path.join(default_home(), "remote-stores")
+        return os.path.join(os.path.expanduser(base), digest, kind)
 
     def local_cache_dir(self) -> str:
         """A local directory for caches (repository indexes) that belong to this store."""
@@ -243,6 +319,7 @@ class Store:
     # -- records ------------------------------------------------------------------------------
     def read_record(self, name: str, version: str) -> InstallRecord | None:
         """Return the install record of (name, version), or None if it is not installed."""
+        self.ensure_available()
         path = self.record_path(name, version)
         try:
             with self.fs.open(path, "rb") as handle:
@@ -257,6 +334,20 @@ class Store:
             log.warning("Ignoring install record %s that names another model", self.display(path))
             return None
         return record
+
+    def installed(self, name: str, version: str) -> InstallRecord | None:
+        """The record of an intact install of (name, version), or None.
+
+        A file missing from the record's generation may mean the record was switched to a new
+        generation (and the old one deleted) since it was read: the record is re-read once.
+        """
+        record = self.read_record(name, version)
+        if record is None or self.is_intact(record):
+            return record
+        again = self.read_record(name, version)
+        if again is not None and again.generation != record.generation and self.is_intact(again):
+            return again
+        return None
 
     def is_intact(self, record: InstallRecord) -> bool:
         """Tell whether every file of a record is present with its recorded size."""
@@ -287,6 +378,7 @@ class Store:
 
     def iter_records(self) -> Iterator[InstallRecord]:
         """Yield every install record in the store (unordered)."""
+        self.ensure_available()
         models = self._join("models")
         try:
             name_dirs = self.fs.ls(models, detail=False)
@@ -424,6 +516,97 @@ class Store:
             freed += size
         return count, freed
 
+    def prune_objects(self, older_than: float | None = None) -> dict[str, int]:
+        """On an object store: clear expired leases, orphaned generations, abandoned uploads.
+
+        Ages are measured on the store's own clock (the LastModified of an object written
+        now), never against this machine's clock.
+
+        Args:
+            older_than: Abort multipart uploads started this many seconds ago or earlier
+                (default: one day, longer than any upload).
+
+        Returns:
+            How many expired leases, orphaned generations and abandoned uploads were removed.
+        """
+        counts = {"expired_leases": 0, "orphaned_generations": 0, "abandoned_uploads": 0}
+        if self.local:
+            return counts
+        self.ensure_available()
+        now = self._store_now()
+        if now is None:
+            return counts
+        ttl = self._settings.lease_ttl
+        counts["expired_leases"], live_leases = self._prune_leases(now)
+        for version_dir, record in self._version_dirs():
+            counts["orphaned_generations"] += self._sweep_retired(
+                version_dir, keep=record.generation if record else "", now=now
+            )
+            if live_leases:
+                continue  # a live holder may be uploading a generation that has no record yet
+            for entry in self._generations(version_dir):
+                if record is not None and entry.rsplit("/", 1)[-1] == record.generation:
+                    continue
+                times = [info.get("LastModified") for _path, info in walk_objects(self.fs, entry)]
+                newest = max((t for t in times if isinstance(t, dt.datetime)), default=None)
+                if newest is None or (now - newest).total_seconds() >= 2 * ttl:
+                    self._delete_generation(entry, None)
+                    counts["orphaned_generations"] += 1
+        counts["abandoned_uploads"] = self._abort_uploads(now, older_than or 86400.0)
+        return counts
+
+    def _prune_leases(self, now: dt.datetime) -> tuple[int, bool]:
+        """Delete leases not renewed for twice the lease time; tell whether live ones remain."""
+        count, live = 0, False
+        cond = Conditional(self.fs)
+        for path, info in walk_objects(self.fs, self._join(".leases")):
+            modified = info.get("LastModified")
+            if path.rsplit("/", 1)[-1].startswith(".") or not isinstance(modified, dt.datetime):
+                continue
+            # A holder renews every ttl/3: a lease untouched for twice the ttl is dead.
+            if (now - modified).total_seconds() < 2 * self._settings.lease_ttl:
+                live = True
+            elif cond.delete(path, str(info.get("ETag"))):
+                count += 1
+        return count, live
+
+    def _version_dirs(self) -> Iterator[tuple[str, InstallRecord | None]]:
+        try:
+            name_dirs = self.fs.ls(self._join("models"), detail=False)
+        except FileNotFoundError:
+            return
+        for name_dir in name_dirs:
+            with contextlib.suppress(FileNotFoundError, NotADirectoryError):
+                for version_dir in self.fs.ls(name_dir, detail=False):
+                    if version_dir.rstrip("/").endswith("/.refs"):
+                        continue
+                    yield version_dir, self._parse_record(f"{version_dir}/{RECORD_NAME}")
+
+    def _generations(self, version_dir: str) -> list[str]:
+        try:
+            entries = self.fs.ls(version_dir, detail=False)
+        except FileNotFoundError:
+            return []
+        return [e for e in entries if _GENERATION.fullmatch(e.rstrip("/").rsplit("/", 1)[-1])]
+
+    def _abort_uploads(self, now: dt.datetime, older_than: float) -> int:
+        bucket = bucket_of(self.fs, self.root)
+        lister = getattr(self.fs, "list_multipart_uploads", None)
+        if bucket is None or lister is None:
+            return 0
+        prefix = self.root.partition("/")[2]
+        count = 0
+        for upload in lister(bucket):
+            key, started = str(upload.get("Key", "")), upload.get("Initiated")
+            if prefix and not key.startswith(prefix + "/"):
+                continue
+            if isinstance(started, dt.datetime) and (now - started).total_seconds() < older_than:
+                continue
+            with contextlib.suppress(Exception):
+                self.fs.abort_mpu(bucket, key, upload["UploadId"])
+                count += 1
+        return count
+
     # -- staging and commit -------------------------------------------------------------------
     def new_staging(self) -> str:
         """Create and return a fresh, empty local staging directory."""
@@ -437,12 +620,26 @@ class Store:
         os.makedirs(os.path.dirname(path), exist_ok=True)
         return path
 
-    def commit(self, staging: str, record: InstallRecord) -> InstallRecord:
-        """Move a verified staging directory into place and write the record last.
+    def commit(
+        self,
+        staging: str,
+        record: InstallRecord,
+        *,
+        on_upload: Callable[[int], None] | None = None,
+        guard: Callable[[], None] | None = None,
+        cancel: threading.Event | None = None,
+        keep_staging: bool = False,
+    ) -> InstallRecord:
+        """Move (or upload) a verified staging directory into place and write the record last.
 
         Args:
             staging: The local staging directory holding exactly the record's files.
             record: The record to commit; its ``generation`` is filled in here.
+            on_upload: Called with the bytes of each part uploaded (object stores).
+            guard: Called right before the record is written; raises to stop the commit (a
+                holder that lost its lease stops there).
+            cancel: Stops an upload with DownloadCancelled.
+            keep_staging: Leave the staging directory in place (object stores only).
 
         Returns:
             The committed record.
@@ -452,24 +649,158 @@ class Store:
         version_dir = self.version_dir(record.name, record.version)
         target = self.generation_dir(record)
         document = json.dumps(record.to_json(), indent=2, sort_keys=True).encode()
-        if self.local:
-            os.makedirs(version_dir, exist_ok=True)
-            _fsync_tree(staging)
-            os.rename(staging, target)
-            _fsync_dir(version_dir)
-            tmp = os.path.join(version_dir, f".{RECORD_NAME}.{uuid.uuid4().hex[:8]}.tmp")
-            with open(tmp, "wb") as handle:
-                handle.write(document)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(tmp, os.path.join(version_dir, RECORD_NAME))
-            _fsync_dir(version_dir)
-        else:
-            self.fs.put(staging.rstrip("/") + "/", target, recursive=True)
-            self.fs.pipe_file(f"{version_dir}/{RECORD_NAME}", document)
-            shutil.rmtree(staging, ignore_errors=True)
+        if not self.local:
+            self._commit_remote(
+                staging,
+                record,
+                document,
+                on_upload=on_upload or (lambda _n: None),
+                guard=guard,
+                cancel=cancel,
+            )
+            if not keep_staging:
+                shutil.rmtree(staging, ignore_errors=True)
+            return record
+        os.makedirs(version_dir, exist_ok=True)
+        _fsync_tree(staging)
+        if guard is not None:
+            guard()
+        os.rename(staging, target)
+        _fsync_dir(version_dir)
+        tmp = os.path.join(version_dir, f".{RECORD_NAME}.{uuid.uuid4().hex[:8]}.tmp")
+        with open(tmp, "wb") as handle:
+            handle.write(document)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, os.path.join(version_dir, RECORD_NAME))
+        _fsync_dir(version_dir)
         self._remove_old_generations(version_dir, keep=generation)
         return record
+
+    def _commit_remote(
+        self,
+        staging: str,
+        record: InstallRecord,
+        document: bytes,
+        *,
+        on_upload: Callable[[int], None],
+        guard: Callable[[], None] | None,
+        cancel: threading.Event | None,
+    ) -> None:
+        self.ensure_available()
+        target = self.generation_dir(record)
+        record_path = self.record_path(record.name, record.version)
+        uploaded: list[str] = []
+        try:
+            for dirpath, _dirs, files in os.walk(staging):
+                for file in sorted(files):
+                    local = os.path.join(dirpath, file)
+                    rel = os.path.relpath(local, staging).replace(os.sep, "/")
+                    remote = f"{target}/{validate_relpath(rel)}"
+                    uploaded.append(remote)
+                    upload_file(self.fs, local, remote, on_bytes=on_upload, cancel=cancel)
+            if guard is not None:
+                guard()
+            previous = self._write_record(record_path, document)
+        except BaseException as exc:
+            # Nothing was committed: the new generation's objects go, the old record stays.
+            for remote in uploaded:
+                with contextlib.suppress(Exception):
+                    self.fs.rm_file(remote)
+            if isinstance(exc, Exception) and not isinstance(exc, ModelFetchError):
+                raise store_unavailable(self.url, exc) from exc
+            raise
+        self._retire(record, previous)
+
+    def _write_record(self, path: str, document: bytes) -> InstallRecord | None:
+        """Write the record: created if absent, else replaced only if unchanged since read.
+
+        Returns:
+            The record that was replaced, or None.
+        """
+        conditional = Conditional(self.fs)
+        if not self.supports_conditional_writes():
+            previous = self._parse_record(path)
+            self.fs.pipe_file(path, document)
+            return previous
+        for _attempt in range(3):
+            info = conditional.head(path)
+            if info is None:
+                try:
+                    conditional.create(path, document)
+                except FileExistsError:
+                    continue
+                return None
+            previous = self._parse_record(path)
+            try:
+                conditional.replace(path, document, str(info.get("ETag")))
+            except (FileNotFoundError, OSError):
+                continue
+            return previous
+        raise StoreUnavailable(
+            f"The install record {self.display(path)} kept changing while it was being written",
+            url=self.url,
+        )
+
+    def _parse_record(self, path: str) -> InstallRecord | None:
+        try:
+            with self.fs.open(path, "rb") as handle:
+                return InstallRecord.from_json(json.loads(handle.read()))
+        except (FileNotFoundError, ValueError, OSError):
+            return None
+
+    def _retire(self, record: InstallRecord, previous: InstallRecord | None) -> None:
+        """Keep a replaced generation one lease time for readers, then delete it."""
+        version_dir = self.version_dir(record.name, record.version)
+        if previous is not None and previous.generation != record.generation:
+            old = f"{version_dir}/{previous.generation}"
+            marker = f"{version_dir}/.retired/{previous.generation}"
+            with contextlib.suppress(Exception):
+                self.fs.pipe_file(marker, record.generation.encode())
+            timer = threading.Timer(
+                self._settings.lease_ttl, self._delete_generation, (old, marker)
+            )
+            timer.daemon = True
+            with self._timers_lock:
+                self._timers.append(timer)
+            timer.start()
+        self._sweep_retired(version_dir, keep=record.generation)
+
+    def _delete_generation(self, generation_dir: str, marker: str | None) -> None:
+        with contextlib.suppress(Exception):
+            self.fs.rm(generation_dir, recursive=True)
+        if marker is not None:
+            with contextlib.suppress(Exception):
+                self.fs.rm_file(marker)
+
+    def _store_now(self) -> dt.datetime | None:
+        """The store's own clock: the LastModified of an object written just now."""
+        path = self._join(".leases", ".clock")
+        try:
+            self.fs.pipe_file(path, b"clock")
+            modified = self.fs.info(path, refresh=True).get("LastModified")
+        except Exception:  # noqa: BLE001 - a store without timestamps: no age-based cleanup
+            return None
+        return modified if isinstance(modified, dt.datetime) else None
+
+    def _sweep_retired(self, version_dir: str, keep: str, now: dt.datetime | None = None) -> int:
+        """Delete generations retired more than one lease time ago (by the store's clock)."""
+        markers = dict(walk_objects(self.fs, f"{version_dir}/.retired"))
+        if not markers:
+            return 0
+        now = now or self._store_now()
+        if now is None:
+            return 0
+        count = 0
+        for marker, info in markers.items():
+            generation = marker.rstrip("/").rsplit("/", 1)[-1]
+            modified = info.get("LastModified")
+            if generation == keep or not isinstance(modified, dt.datetime):
+                continue
+            if (now - modified).total_seconds() >= self._settings.lease_ttl:
+                self._delete_generation(f"{version_dir}/{generation}", marker)
+                count += 1
+        return count
 
     def _remove_old_generations(self, version_dir: str, keep: str) -> None:
         try:
@@ -477,9 +808,7 @@ class Store:
         except FileNotFoundError:
             return
         for entry in entries:
-            base = entry.rstrip("/").rsplit("/", 1)[-1]
-            if self.local:
-                base = os.path.basename(entry)
+            base = os.path.basename(entry)
             if base.startswith(_GENERATION_PREFIX) and base != keep:
                 with contextlib.suppress(OSError):
                     self._rm_tree(entry)
@@ -518,14 +847,24 @@ class Store:
         return files
 
     # -- locks --------------------------------------------------------------------------------
-    def lock(self, name: str, version: str) -> filelock.BaseFileLock:
-        """A cross-process lock for one (name, version); not yet acquired."""
+    def lock(self, name: str, version: str) -> filelock.BaseFileLock | Lease:
+        """A cross-process lock for one (name, version); not yet acquired.
+
+        A local file lock on local stores (and filesystems without conditional writes, which
+        then only exclude processes on this machine); a lease object on object stores.
+        """
         import filelock  # noqa: PLC0415 - only a download needs it; keeps import light
 
+        digest = hashlib.sha256(f"{name}\x00{version}".encode()).hexdigest()[:32]
+        if not self.local and self.supports_conditional_writes():
+            return self.lease(f"{digest}.json", what=f"{name!r} version {version!r} in {self.url}")
         directory = self._local_meta_dir(".locks")
         os.makedirs(directory, exist_ok=True)
-        digest = hashlib.sha256(f"{name}\x00{version}".encode()).hexdigest()[:32]
         return filelock.FileLock(os.path.join(directory, f"{digest}.lock"), thread_local=False)
+
+    def lease(self, name: str, *, what: str) -> Lease:
+        """A lease object under ``.leases/`` (object stores with conditional writes)."""
+        return Lease(self.fs, self._join(".leases", name), self._settings.lease_ttl, what=what)
 
     # -- space --------------------------------------------------------------------------------
     def _tree_size(self, path: str) -> tuple[int, int]:
@@ -555,18 +894,18 @@ class Store:
                 + sum(size for _path, size, _when in self.partials())
             )
             return quota, used, max(0, quota - used)
-        if self.local:
-            probe = self.root
-            while not os.path.exists(probe):
-                probe = os.path.dirname(probe)
-            usage = shutil.disk_usage(probe)
-            # Space reserved for root (or held by the VM's thin provisioning) is neither used
-            # nor available to us; leaving it out keeps used + available == total, as df's Use%.
-            return usage.used + usage.free, usage.used, usage.free
-        return 0, 0, 0
+        # An object store has no size; what can fill up is the local staging directory every
+        # download passes through, so the figures (and the 413 preflight) describe that disk.
+        probe = self.root if self.local else self._local_meta_dir(".staging")
+        while not os.path.exists(probe):
+            probe = os.path.dirname(probe)
+        usage = shutil.disk_usage(probe)
+        # Space reserved for root (or held by the VM's thin provisioning) is neither used
+        # nor available to us; leaving it out keeps used + available == total, as df's Use%.
+        return usage.used + usage.free, usage.used, usage.free
 
     def available(self) -> int | None:
-        """Bytes that may still be written, or None when the store cannot tell (object stores)."""
+        """Bytes that may still be written (on object stores: in the local staging directory)."""
         total, _used, available = self.capacity()
         if not total:
             return None

@@ -134,6 +134,12 @@ class HttpClient:
                 self._managers[key] = manager
             return manager
 
+    def has_credentials(self, url: str) -> bool:
+        """Whether a request to ``url`` would carry credentials (userinfo or a netrc entry)."""
+        if "@" in url.partition("://")[2].partition("/")[0]:
+            return True
+        return self._netrc_auth(url) is not None
+
     def _netrc_auth(self, url: str) -> str | None:
         with self._lock:
             if not self._netrc_loaded:

@@ -1,0 +1,124 @@
+"""An S3-compatible server for tests: moto's standalone server in its own process on 127.0.0.1.
+
+s3fs reaches it through the environment alone (``AWS_ENDPOINT_URL`` and test credentials), as
+users point model_fetch at MinIO or Ceph; see ``/work/shared/notes/s3-testing.md``.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    import pytest
+
+#: The environment that points s3fs (through botocore) at a moto server, less the endpoint.
+S3_ENV = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_DEFAULT_REGION": "us-east-1",
+    "AWS_EC2_METADATA_DISABLED": "true",
+}
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class MotoServer:
+    """moto_server in a child process; empty at every start."""
+
+    def __init__(self) -> None:
+        """Pick a port; nothing runs until :meth:`start`."""
+        self.port = free_port()
+        self.endpoint = f"http://127.0.0.1:{self.port}"
+        self._process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> MotoServer:
+        """Start the server and wait until it accepts connections."""
+        executable = shutil.which("moto_server") or os.path.join(
+            os.path.dirname(sys.executable), "moto_server"
+        )
+        self._process = subprocess.Popen(
+            [executable, "-H", "127.0.0.1", "-p", str(self.port)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if self._process.poll() is not None:
+                raise RuntimeError("moto_server exited at start")
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
+                    return self
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError("moto_server did not start within 30 s")
+
+    def stop(self) -> None:
+        """Stop the server (by its own process id)."""
+        if self._process is not None:
+            self._process.terminate()
+            try:
+                self._process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self._process.kill()
+                self._process.wait()
+
+    @property
+    def env(self) -> dict[str, str]:
+        """The environment a process needs to reach this server through s3fs."""
+        return {**S3_ENV, "AWS_ENDPOINT_URL": self.endpoint}
+
+    def filesystem(self) -> object:
+        """A fresh s3fs filesystem on this server (never a cached instance)."""
+        import s3fs  # noqa: PLC0415 - only S3 tests need it
+
+        return s3fs.S3FileSystem(
+            key="testing",
+            secret="testing",
+            endpoint_url=self.endpoint,
+            skip_instance_cache=True,
+            use_listings_cache=False,
+        )
+
+    def new_bucket(self) -> str:
+        """Create a fresh, empty bucket and return its name."""
+        import boto3  # noqa: PLC0415 - comes with moto[server]
+
+        name = f"mf-{uuid.uuid4().hex[:12]}"
+        client = boto3.client(
+            "s3",
+            endpoint_url=self.endpoint,
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+            region_name="us-east-1",
+        )
+        client.create_bucket(Bucket=name)
+        return name
+
+
+def apply_env(monkeypatch: pytest.MonkeyPatch, server: MotoServer) -> None:
+    """Point this process's s3fs at the server (before any filesystem is made)."""
+    for key, value in server.env.items():
+        monkeypatch.setenv(key, value)
+
+
+def session_server() -> Iterator[MotoServer]:
+    """Yield one running server for a whole test session (use as a fixture body)."""
+    server = MotoServer().start()
+    try:
+        yield server
+    finally:
+        server.stop()
