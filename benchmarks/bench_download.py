@@ -419,63 +419,30 @@ def make_curl_openssl(ctx: Context) -> Client:
     return client
 
 
-def make_pooch(ctx: Context) -> Client:
-    client = Client("pooch", CLIENT_LABELS["pooch"])
-    try:
-        t0 = time.perf_counter()
-        pooch: Any = importlib.import_module("pooch")
-        client.info["import_seconds"] = time.perf_counter() - t0
-    except Exception as exc:  # noqa: BLE001
-        client.unavailable = f"unavailable: {type(exc).__name__}: {exc}"
-        return client
-    pooch.get_logger().setLevel("WARNING")  # no "Downloading data from ..." lines
-    out = ctx.out_dir / "pooch"
-    out.mkdir(exist_ok=True)
-
-    def run(round_no: int) -> float:
-        fname = f"pooch-r{round_no}.bin"
-        dest = out / fname
-        try:
-            t0 = time.perf_counter()
-            got = pooch.retrieve(
-                ctx.url,
-                known_hash="sha256:" + ctx.sha256,
-                path=out,
-                fname=fname,
-                progressbar=False,
-            )
-            elapsed = time.perf_counter() - t0
-            check_output(ctx, Path(got))
-        finally:
-            remove(dest)
-        return elapsed
-
-    client.run = run
-    return client
-
-
-def make_torch_hub(ctx: Context) -> Client:
-    client = Client("torch_hub", CLIENT_LABELS["torch_hub"])
+def import_for(client: Client, name: str) -> Any:
+    """Import a peer's module, timing it; None (with the client marked unavailable) if it fails."""
     try:
         t0 = time.perf_counter()
         with warnings.catch_warnings():  # e.g. "Failed to initialize NumPy" without numpy
             warnings.simplefilter("ignore")
-            importlib.import_module("torch")
-        client.info["import_torch_seconds"] = time.perf_counter() - t0
-        hub: Any = importlib.import_module("torch.hub")
-    except Exception as exc:  # noqa: BLE001
+            module = importlib.import_module(name)
+    except Exception as exc:  # noqa: BLE001 - reported in the table
         client.unavailable = f"unavailable: {type(exc).__name__}: {exc}"
-        return client
-    out = ctx.out_dir / "torch_hub"
+        return None
+    client.info[f"import_{name.replace('.', '_')}_seconds"] = time.perf_counter() - t0
+    return module
+
+
+def file_rounds(ctx: Context, client: Client, fetch: Callable[[Path], object]) -> Client:
+    """Give ``client`` a round that times ``fetch(dest)``, checks ``dest`` untimed, deletes it."""
+    out = ctx.out_dir / client.name
     out.mkdir(exist_ok=True)
 
     def run(round_no: int) -> float:
-        dest = out / f"torch-r{round_no}.bin"
+        dest = out / f"{client.name}-r{round_no}.bin"
         try:
             t0 = time.perf_counter()
-            hub.download_url_to_file(
-                ctx.url, str(dest), hash_prefix=ctx.sha256[:10], progress=False
-            )
+            fetch(dest)
             elapsed = time.perf_counter() - t0
             check_output(ctx, dest)
         finally:
@@ -484,6 +451,41 @@ def make_torch_hub(ctx: Context) -> Client:
 
     client.run = run
     return client
+
+
+def make_pooch(ctx: Context) -> Client:
+    client = Client("pooch", CLIENT_LABELS["pooch"])
+    pooch = import_for(client, "pooch")
+    if pooch is None:
+        return client
+    pooch.get_logger().setLevel("WARNING")  # no "Downloading data from ..." lines
+
+    def fetch(dest: Path) -> object:
+        return pooch.retrieve(
+            ctx.url,
+            known_hash="sha256:" + ctx.sha256,
+            path=dest.parent,
+            fname=dest.name,
+            progressbar=False,
+        )
+
+    return file_rounds(ctx, client, fetch)
+
+
+def make_torch_hub(ctx: Context) -> Client:
+    client = Client("torch_hub", CLIENT_LABELS["torch_hub"])
+    if import_for(client, "torch") is None:
+        return client
+    hub = import_for(client, "torch.hub")
+    if hub is None:
+        return client
+
+    def fetch(dest: Path) -> object:
+        return hub.download_url_to_file(
+            ctx.url, str(dest), hash_prefix=ctx.sha256[:10], progress=False
+        )
+
+    return file_rounds(ctx, client, fetch)
 
 
 def make_aria2c(ctx: Context) -> Client:
@@ -492,63 +494,41 @@ def make_aria2c(ctx: Context) -> Client:
     if shutil.which("aria2c") is None:
         client.unavailable = "unavailable: aria2c not found (apt-get install -y aria2)"
         return client
-    out = ctx.out_dir / "aria2c"
-    out.mkdir(exist_ok=True)
     n = str(ctx.connections)
 
-    def run(round_no: int) -> float:
-        name = f"aria2c-r{round_no}.bin"
+    def fetch(dest: Path) -> object:
         command = [
             "aria2c", f"-x{n}", f"-s{n}", "-k1M", f"--checksum=sha-256={ctx.sha256}",
             "--quiet=true", "--allow-overwrite=true", "--auto-file-renaming=false",
-            "-d", str(out), "-o", name, ctx.url,
+            "-d", str(dest.parent), "-o", dest.name, ctx.url,
         ]  # fmt: skip
-        try:
-            t0 = time.perf_counter()
-            proc = subprocess.run(command, check=False, capture_output=True, text=True)
-            elapsed = time.perf_counter() - t0
-            if proc.returncode != 0:
-                raise BenchError(f"aria2c exited {proc.returncode}: {proc.stderr.strip()}")
-            check_output(ctx, out / name)
-        finally:
-            remove(out / name)
-        return elapsed
+        proc = subprocess.run(command, check=False, capture_output=True, text=True)
+        if proc.returncode != 0:
+            raise BenchError(f"aria2c exited {proc.returncode}: {proc.stderr.strip()}")
+        return None
 
-    client.run = run
-    return client
+    return file_rounds(ctx, client, fetch)
 
 
 def make_requests_naive(ctx: Context) -> Client:
     """The loop most scripts contain: requests, iter_content(8192), hashlib, write."""
     client = Client("requests_naive", CLIENT_LABELS["requests_naive"])
-    try:
-        requests: Any = importlib.import_module("requests")
-    except Exception as exc:  # noqa: BLE001
-        client.unavailable = f"unavailable: {type(exc).__name__}: {exc}"
+    requests = import_for(client, "requests")
+    if requests is None:
         return client
-    out = ctx.out_dir / "requests"
-    out.mkdir(exist_ok=True)
 
-    def run(round_no: int) -> float:
-        dest = out / f"requests-r{round_no}.bin"
-        try:
-            t0 = time.perf_counter()
-            digest = hashlib.sha256()
-            with requests.get(ctx.url, stream=True, timeout=60) as response, dest.open("wb") as f:
-                response.raise_for_status()
-                for chunk in response.iter_content(8192):
-                    digest.update(chunk)
-                    f.write(chunk)
-            if digest.hexdigest() != ctx.sha256:
-                raise BenchError("sha256 mismatch")
-            elapsed = time.perf_counter() - t0
-            check_output(ctx, dest)
-        finally:
-            remove(dest)
-        return elapsed
+    def fetch(dest: Path) -> object:
+        digest = hashlib.sha256()
+        with requests.get(ctx.url, stream=True, timeout=60) as response, dest.open("wb") as f:
+            response.raise_for_status()
+            for chunk in response.iter_content(8192):
+                digest.update(chunk)
+                f.write(chunk)
+        if digest.hexdigest() != ctx.sha256:
+            raise BenchError("sha256 mismatch")
+        return None
 
-    client.run = run
-    return client
+    return file_rounds(ctx, client, fetch)
 
 
 class _MiniHub:
