@@ -15,7 +15,7 @@ import huggingface_hub  # noqa: F401
 
 from model_fetch import Downloader
 from support.helpers import FakeClock
-from support.s3 import MotoServer, apply_env, session_server
+from support.s3 import MotoServer, apply_env
 from support.server import FileServer
 
 if TYPE_CHECKING:
@@ -65,17 +65,9 @@ def files() -> Iterator[FileServer]:
         yield srv
 
 
-@pytest.fixture(scope="session")
-def moto() -> Iterator[MotoServer]:
-    """One moto S3 server (its own process) for the whole session; each test makes a bucket."""
-    pytest.importorskip("s3fs")
-    pytest.importorskip("moto")
-    yield from session_server()
-
-
 @pytest.fixture
 def s3(moto: MotoServer, monkeypatch: pytest.MonkeyPatch) -> MotoServer:
-    """The moto server, with this process's AWS environment pointing s3fs at it."""
+    """The session's moto server (root conftest.py), with this process's AWS env pointing at it."""
     apply_env(monkeypatch, moto)
     return moto
 

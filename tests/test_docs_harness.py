@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import importlib.util
+import os
 import socket
 import sys
 import types
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sybil import Document
@@ -118,3 +120,48 @@ def test_a_block_whose_port_is_taken_fails_clearly() -> None:
         assert docs_harness._busy_ports("curl http://127.0.0.1:8001/x", wait=0.1) == [8001]
     assert docs_harness._busy_ports("curl http://127.0.0.1:8001/x", wait=0.1) == []
     assert docs_harness._busy_ports("echo no ports here", wait=0.1) == []
+
+
+def test_s3_buckets_are_the_ones_runnable_examples_name() -> None:
+    """Only python and bash blocks that run count: not prose, output or no-run blocks."""
+    text = (
+        "A store at `s3://prose-bucket/x`.\n\n"
+        "```bash\nmodel-fetch --store s3://my-models/prod list\n```\n\n"
+        '```python\nDownloader(store="s3://other.models/p", mirror="s3://my-models/m")\n```\n\n'
+        "<!-- no-run: needs real AWS -->\n```bash\naws s3 mb s3://skipped-bucket\n```\n\n"
+        "```text\ns3://output-bucket/models/x\n```\n"
+    )
+    assert docs_harness.s3_buckets(text) == ["my-models", "other.models"]
+
+
+class _NoServers:
+    def environment(self, home: Path) -> dict[str, str]:
+        return {"HOME": str(home)}
+
+
+def test_an_s3_page_gets_the_moto_environment_and_empty_buckets(
+    moto, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The page sees the moto endpoint, not the developer's AWS settings, and fresh buckets."""
+    moto.fresh_bucket("my-models")
+    moto.client().put_object(Bucket="my-models", Key="prod/left-over", Body=b"x")
+    monkeypatch.setenv("AWS_PROFILE", "developers-own")
+    monkeypatch.setenv("FSSPEC_S3_ENDPOINT_URL", "https://s3.example.invalid")
+    world: Any = _NoServers()
+    with docs_harness.document_environment(world, tmp_path, moto, ["my-models"]) as env:
+        assert env.environ["AWS_ENDPOINT_URL"] == moto.endpoint
+        assert "AWS_PROFILE" not in env.environ
+        assert "FSSPEC_S3_ENDPOINT_URL" not in env.environ
+        listing = moto.client().list_objects_v2(Bucket="my-models")
+        assert listing["KeyCount"] == 0
+    assert os.environ["AWS_PROFILE"] == "developers-own"
+
+
+def test_a_page_without_s3_examples_gets_no_aws_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Nothing of the developer's AWS setup reaches a page that has no S3 example."""
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "developers-own")
+    world: Any = _NoServers()
+    with docs_harness.document_environment(world, tmp_path) as env:
+        assert not [name for name in env.environ if name.startswith("AWS_")]

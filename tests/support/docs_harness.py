@@ -23,8 +23,13 @@ The environment the examples see (:class:`DocsWorld`):
   name carries its own sha256 prefix, so ``download("resnet50")`` runs without the internet;
 * ``HF_ENDPOINT`` is a :class:`~support.hfhub.TestHub` with ``acme/tiny-mlp`` (public; tag
   ``v1.0``) and ``acme/private-mlp`` (private), and ``HF_TOKEN`` is the hub's token;
+* on a page whose runnable examples name an S3 bucket (``s3://my-models/prod``), AWS test
+  credentials and ``AWS_ENDPOINT_URL`` point s3fs and boto at the session's moto server
+  (:class:`~support.s3.MotoServer`), where each bucket named is created fresh and empty when the
+  page starts; ``NO_PROXY`` keeps those requests away from the example-host proxy;
 * ``HOME``, ``MODEL_FETCH_HOME`` and the working directory are fresh temporary directories; the
-  working directory links ``examples/`` and ``constraints.txt`` from the repository.
+  working directory links ``examples/`` and ``constraints.txt`` from the repository. The
+  developer's own ``AWS_*``/``FSSPEC_*`` variables never reach an example.
 """
 
 from __future__ import annotations
@@ -59,6 +64,8 @@ from support.server import FileServer
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator
 
+    from support.s3 import MotoServer
+
 ROOT: Final = Path(__file__).resolve().parents[2]
 EXAMPLE_HOST: Final = "models.example.com"
 TINY_MLP: Final = ROOT / "examples" / "models" / "tiny-mlp.safetensors"
@@ -72,6 +79,8 @@ LOOKS_RUNNABLE: Final = frozenset(
     {"py", "python3", "pycon", "sh", "shell", "console", "shell-session", "zsh", "ipython"}
 )
 MARKER: Final = re.compile(r"^[ \t]*<!--\s*no-run\b(?P<rest>.*?)-->[ \t]*$", re.MULTILINE)
+#: A bucket named in an example: ``s3://my-models/prod`` names ``my-models``.
+S3_BUCKET: Final = re.compile(r"\bs3a?://(?P<bucket>[a-z0-9][a-z0-9.-]{1,61}[a-z0-9])(?![\w.-])")
 
 
 # -- the parser -------------------------------------------------------------------------------
@@ -143,6 +152,16 @@ class ExampleParser:
                     parsed=marker.group(),
                     evaluator=_failure("a no-run marker must be directly above a code fence"),
                 )
+
+
+def s3_buckets(text: str, path: str = "page.md") -> list[str]:
+    """The S3 buckets a page's runnable examples name (no-run blocks and prose do not count)."""
+    document = Document(text, path)
+    buckets: dict[str, None] = {}
+    for region in ExampleParser()(document):
+        if region.evaluator is run_bash or isinstance(region.evaluator, PythonEvaluator):
+            buckets.update(dict.fromkeys(m["bucket"] for m in S3_BUCKET.finditer(region.parsed)))
+    return list(buckets)
 
 
 # -- bash blocks ------------------------------------------------------------------------------
@@ -359,15 +378,26 @@ ISOLATED: Final = (
     "MODEL_FETCH_LOCAL_REGISTRY",
     "MODEL_FETCH_API_TOKEN",
     "HUGGING_FACE_HUB_TOKEN",
+    "MODEL_FETCH_MIRROR",
+    "MODEL_FETCH_STAGING",
+    "MODEL_FETCH_LEASE_TTL",
     "ALL_PROXY",
     "all_proxy",
     "REQUESTS_CA_BUNDLE",
 )
+#: Prefixes of the developer's variables that must not leak either (credentials, endpoints).
+ISOLATED_PREFIXES: Final = ("AWS_", "FSSPEC_")
 
 
 @contextlib.contextmanager
-def document_environment(world: DocsWorld, root: Path) -> Iterator[DocsEnv]:
-    """Set the environment and working directory of one document, and restore both after."""
+def document_environment(
+    world: DocsWorld, root: Path, s3: MotoServer | None = None, buckets: Iterable[str] = ()
+) -> Iterator[DocsEnv]:
+    """Set the environment and working directory of one document, and restore both after.
+
+    With ``s3``, the page also gets the AWS environment of that moto server, and each of
+    ``buckets`` is created there, empty (an earlier page's objects are deleted first).
+    """
     from model_fetch import sources  # noqa: PLC0415 - restore what a page registers
 
     home = root / "home"
@@ -381,8 +411,16 @@ def document_environment(world: DocsWorld, root: Path) -> Iterator[DocsEnv]:
     with pytest.MonkeyPatch.context() as patch:
         for name in ISOLATED:
             patch.delenv(name, raising=False)
+        for name in os.environ:
+            if name.upper().startswith(ISOLATED_PREFIXES):
+                patch.delenv(name)
         for name, value in world.environment(home).items():
             patch.setenv(name, value)
+        if s3 is not None:
+            for name, value in s3.env.items():
+                patch.setenv(name, value)
+            for bucket in buckets:
+                s3.fresh_bucket(bucket)
         patch.chdir(work)
         try:
             yield DocsEnv(dict(os.environ), work)

@@ -13,7 +13,7 @@ import subprocess
 import sys
 import time
 import uuid
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -93,20 +93,38 @@ class MotoServer:
             use_listings_cache=False,
         )
 
-    def new_bucket(self) -> str:
-        """Create a fresh, empty bucket and return its name."""
+    def client(self) -> Any:
+        """A boto3 S3 client on this server."""
         import boto3  # noqa: PLC0415 - comes with moto[server]
 
-        name = f"mf-{uuid.uuid4().hex[:12]}"
-        client = boto3.client(
+        return boto3.client(
             "s3",
             endpoint_url=self.endpoint,
             aws_access_key_id="testing",
             aws_secret_access_key="testing",
             region_name="us-east-1",
         )
-        client.create_bucket(Bucket=name)
+
+    def new_bucket(self) -> str:
+        """Create a fresh, empty bucket and return its name."""
+        name = f"mf-{uuid.uuid4().hex[:12]}"
+        self.client().create_bucket(Bucket=name)
         return name
+
+    def fresh_bucket(self, name: str) -> None:
+        """Create the bucket ``name`` empty, deleting it first if an earlier user left it."""
+        client = self.client()
+        if name in {bucket["Name"] for bucket in client.list_buckets()["Buckets"]}:
+            for upload in client.list_multipart_uploads(Bucket=name).get("Uploads", []):
+                client.abort_multipart_upload(
+                    Bucket=name, Key=upload["Key"], UploadId=upload["UploadId"]
+                )
+            for page in client.get_paginator("list_objects_v2").paginate(Bucket=name):
+                keys = [{"Key": item["Key"]} for item in page.get("Contents", [])]
+                if keys:
+                    client.delete_objects(Bucket=name, Delete={"Objects": keys})
+            client.delete_bucket(Bucket=name)
+        client.create_bucket(Bucket=name)
 
 
 def apply_env(monkeypatch: pytest.MonkeyPatch, server: MotoServer) -> None:
