@@ -58,7 +58,7 @@ MIN_SPLIT: Final = 2 * 1024 * 1024
 #: ...and only when, at its own pace, it would still need more than this many seconds.
 SPLIT_AFTER: Final = 1.0
 #: The prefix is synced (and the resume sidecar updated) every this many bytes.
-SYNC_EVERY: Final = 64 * 1024 * 1024
+SYNC_EVERY: Final = 16 * 1024 * 1024
 #: Fewer bytes than this over a whole ``timeout`` window is a stalled range (as for one stream).
 STALL_MIN_BYTES: Final = 1024
 _READ: Final = 256 * 1024
