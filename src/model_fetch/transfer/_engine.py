@@ -30,6 +30,7 @@ from model_fetch.exceptions import (
     ModelFetchError,
     ModelNotFound,
 )
+from model_fetch.transfer._flow import STALL_MIN_BYTES, BackgroundSync, StallGuard
 from model_fetch.transfer._resume import ResumeState, parse_content_range, usable_validator
 from model_fetch.transfer._retry import RETRY_STATUSES, backoff_delay, parse_retry_after
 
@@ -55,8 +56,6 @@ QUEUE_DEPTH: Final = 32
 SYNC_EVERY: Final = 64 * 1024 * 1024
 #: ...or every this many seconds, so a slow download records its progress for a resume too.
 SYNC_INTERVAL: Final = 1.0
-#: Fewer bytes than this in a whole ``timeout`` window counts as a stall (defeats slow drips).
-STALL_MIN_BYTES: Final = 1024
 _NO_SPACE = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
 
 
@@ -128,25 +127,9 @@ class _Writer:
         )
         self.error: BaseException | None = None
         self.written = start
-        self._on_synced = on_synced
-        self._sync_wanted = threading.Event()
-        self._stopping = False
-        self._syncer = threading.Thread(target=self._sync, name="model_fetch-sync", daemon=True)
-        self._syncer.start()
+        self._syncer = BackgroundSync(fd, lambda: self.written, on_synced)
         self._thread = threading.Thread(target=self._run, name="model_fetch-writer", daemon=True)
         self._thread.start()
-
-    def _sync(self) -> None:
-        while True:
-            self._sync_wanted.wait()
-            self._sync_wanted.clear()
-            if self._stopping:
-                return
-            durable = self.written  # every byte counted here was written before the sync
-            with contextlib.suppress(OSError):  # the final fsync reports real failures
-                _datasync(self._fd)
-                if self._on_synced is not None:
-                    self._on_synced(durable)
 
     def put(self, data: bytes | memoryview, *, write: bool) -> None:
         if self.error is not None:
@@ -171,7 +154,7 @@ class _Writer:
                 unsynced += len(data)
                 now = time.monotonic()
                 if unsynced >= SYNC_EVERY or now - last_sync >= SYNC_INTERVAL:
-                    self._sync_wanted.set()
+                    self._syncer.request()
                     unsynced, last_sync = 0, now
             except OSError as exc:
                 self.error = _no_space(exc, self.written) if exc.errno in _NO_SPACE else exc
@@ -182,16 +165,9 @@ class _Writer:
         """Flush the queue and stop the threads; raise the first error the writer met."""
         self._queue.put(None)
         self._thread.join()
-        self._stopping = True
-        self._sync_wanted.set()
-        self._syncer.join()
+        self._syncer.stop()
         if self.error is not None:
             raise self.error
-
-
-def _datasync(fd: int) -> None:
-    sync = getattr(os, "fdatasync", os.fsync)
-    sync(fd)
 
 
 class _Sink:
@@ -223,9 +199,7 @@ class _Sink:
                 self.hashers[checksum.algorithm] = checksum.hasher(remote.size)
         self.position = 0
         self._clock = clock
-        self._timeout = timeout
-        self._window_start = clock.monotonic()
-        self._window_bytes = 0
+        self._stall = StallGuard(timeout, clock.monotonic)
         self._on_position = on_position
         self._reserve = reserve
         self._writer: _Writer | None = None
@@ -329,9 +303,9 @@ class _Sink:
         self._reserve(self.position + size)
         self._writer.put(data, write=not already_written)
         self.position += size
-        self._window_bytes += size
         self._on_position(self.position)
-        self.check_stall()
+        if self._stall.stalled(size):
+            raise _Retryable(self._stall.reason)
 
     def finish(self) -> None:
         """Wait until every received byte is hashed and written; raise a writer error."""
@@ -343,16 +317,6 @@ class _Sink:
         if self._writer is not None:
             with contextlib.suppress(BaseException):
                 self._writer.close()
-
-    def check_stall(self) -> None:
-        now = self._clock.monotonic()
-        if now - self._window_start >= self._timeout:
-            if self._window_bytes < STALL_MIN_BYTES:
-                raise _Retryable(
-                    f"stalled: fewer than {STALL_MIN_BYTES} bytes in {self._timeout:g} s",
-                )
-            self._window_start = now
-            self._window_bytes = 0
 
 
 class Transfer:

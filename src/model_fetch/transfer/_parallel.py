@@ -20,7 +20,6 @@ another version of the file.
 from __future__ import annotations
 
 import bisect
-import contextlib
 import os
 import threading
 import time
@@ -31,6 +30,7 @@ import urllib3
 
 from model_fetch._cancel import check_cancelled, on_cancel
 from model_fetch.exceptions import DownloadFailed
+from model_fetch.transfer._flow import BackgroundSync, StallGuard
 from model_fetch.transfer._resume import parse_content_range
 
 if TYPE_CHECKING:
@@ -59,8 +59,6 @@ MIN_SPLIT: Final = 2 * 1024 * 1024
 SPLIT_AFTER: Final = 1.0
 #: The prefix is synced (and the resume sidecar updated) every this many bytes.
 SYNC_EVERY: Final = 16 * 1024 * 1024
-#: Fewer bytes than this over a whole ``timeout`` window is a stalled range (as for one stream).
-STALL_MIN_BYTES: Final = 1024
 _READ: Final = 256 * 1024
 
 #: Byte ranges as ``(start, end)`` pairs, end exclusive.
@@ -330,7 +328,8 @@ def _hash_in_order(
 ) -> None:
     """Hash the file's contiguous prefix as it completes; sync it now and then."""
     shared = job.shared
-    syncer = _Syncer(job.fd, job.coverage, on_durable)
+    # Every byte in a snapshot of the coverage was written before the sync that follows it.
+    syncer = BackgroundSync(job.fd, job.coverage.spans, on_durable)
     hashed = synced = 0
     try:
         while hashed < job.size:
@@ -348,38 +347,6 @@ def _hash_in_order(
                 synced = hashed
     finally:
         syncer.stop()
-
-
-class _Syncer:
-    """Syncs the file in the background, so the final fsync only has the last stretch."""
-
-    def __init__(self, fd: int, coverage: Coverage, on_durable: Callable[[Spans], None]) -> None:
-        self._fd = fd
-        self._coverage = coverage
-        self._on_durable = on_durable
-        self._wanted = threading.Event()
-        self._stopping = False
-        self._thread = threading.Thread(target=self._run, name="model_fetch-sync", daemon=True)
-        self._thread.start()
-
-    def request(self) -> None:
-        self._wanted.set()
-
-    def _run(self) -> None:
-        while True:
-            self._wanted.wait()
-            self._wanted.clear()
-            if self._stopping:
-                return
-            spans = self._coverage.spans()  # every byte in these was written before the sync
-            with contextlib.suppress(OSError):  # the final fsync reports real failures
-                getattr(os, "fdatasync", os.fsync)(self._fd)
-                self._on_durable(spans)
-
-    def stop(self) -> None:
-        self._stopping = True
-        self._wanted.set()
-        self._thread.join()
 
 
 def _cancelled(cancel: threading.Event) -> BaseException:
@@ -418,27 +385,6 @@ def _fetch_segment(job: _Transfer, segment: _Segment) -> None:
             return
 
 
-class _StallGuard:
-    """Ends a request that delivers fewer than STALL_MIN_BYTES in any ``timeout`` window.
-
-    A read timeout ends a silent connection; this ends one that drips a few bytes at a time.
-    """
-
-    def __init__(self, timeout: float) -> None:
-        self._timeout = timeout
-        self._start = time.monotonic()
-        self._bytes = 0
-
-    def count(self, size: int) -> None:
-        self._bytes += size
-        now = time.monotonic()
-        if now - self._start >= self._timeout:
-            if self._bytes < STALL_MIN_BYTES:
-                message = f"stalled: fewer than {STALL_MIN_BYTES} bytes in {self._timeout:g} s"
-                raise urllib3.exceptions.ProtocolError(message)
-            self._start, self._bytes = now, 0
-
-
 def _one_request(job: _Transfer, segment: _Segment) -> None:
     offset, asked_end = segment.position, segment.end
     sent = {**job.headers, "Range": f"bytes={offset}-{asked_end - 1}", "If-Range": job.validator}
@@ -457,7 +403,7 @@ def _one_request(job: _Transfer, segment: _Segment) -> None:
             or content_range.total not in (None, job.size)
         ):
             raise RangeFailed("the server answered another range than asked", restart=True)
-        window = _StallGuard(job.timeout)
+        window = StallGuard(job.timeout, time.monotonic)
         with on_cancel(job.cancel, response.shutdown):
             while offset < segment.end:  # ``end`` moves back when another worker splits it
                 check_cancelled(job.cancel)
@@ -466,7 +412,8 @@ def _one_request(job: _Transfer, segment: _Segment) -> None:
                 data = response.read1(min(_READ, segment.end - offset))
                 if not data:
                     break
-                window.count(len(data))
+                if window.stalled(len(data)):
+                    raise urllib3.exceptions.ProtocolError(window.reason)
                 view = memoryview(data)[: max(segment.end - offset, 0)]
                 counted = len(view)
                 while view:
