@@ -1,0 +1,108 @@
+"""Shared pieces of the single-stream and parallel paths: background syncs and the stall guard."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import threading
+from typing import TYPE_CHECKING, Final, Generic, TypeVar
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+__all__ = ["STALL_MIN_BYTES", "BackgroundSync", "StallGuard", "datasync"]
+
+#: Fewer bytes than this in a whole ``timeout`` window counts as a stall (defeats slow drips).
+STALL_MIN_BYTES: Final = 1024
+
+_T = TypeVar("_T")
+
+
+def datasync(fd: int) -> None:
+    """Flush a file's data to disk (``fdatasync`` where the platform has it)."""
+    getattr(os, "fdatasync", os.fsync)(fd)
+
+
+class BackgroundSync(Generic[_T]):
+    """Syncs a file on a thread of its own when asked, so no sync ever stalls the transfer.
+
+    Before each sync it takes ``snapshot()`` (what has been written so far); after the sync
+    succeeds it hands that snapshot to ``on_durable``, so a resume record never claims bytes a
+    crash could lose. The final fsync before an install record only has the last stretch left.
+
+    Args:
+        fd: The file to sync.
+        snapshot: Describes the bytes written so far (called just before each sync).
+        on_durable: Receives a snapshot once its bytes are on disk.
+    """
+
+    def __init__(
+        self,
+        fd: int,
+        snapshot: Callable[[], _T],
+        on_durable: Callable[[_T], None] | None = None,
+    ) -> None:
+        """Start the sync thread."""
+        self._fd = fd
+        self._snapshot = snapshot
+        self._on_durable = on_durable
+        self._wanted = threading.Event()
+        self._stopping = False
+        self._thread = threading.Thread(target=self._run, name="model_fetch-sync", daemon=True)
+        self._thread.start()
+
+    def request(self) -> None:
+        """Ask for a sync (requests made while one runs fold into the next)."""
+        self._wanted.set()
+
+    def _run(self) -> None:
+        while True:
+            self._wanted.wait()
+            self._wanted.clear()
+            if self._stopping:
+                return
+            durable = self._snapshot()
+            with contextlib.suppress(OSError):  # the final fsync reports real failures
+                datasync(self._fd)
+                if self._on_durable is not None:
+                    self._on_durable(durable)
+
+    def stop(self) -> None:
+        """Stop the thread (a sync in progress finishes first)."""
+        self._stopping = True
+        self._wanted.set()
+        self._thread.join()
+
+
+class StallGuard:
+    """Tells when fewer than :data:`STALL_MIN_BYTES` arrived in a whole ``timeout`` window.
+
+    A read timeout ends a silent connection; this ends one that drips a few bytes at a time.
+
+    Args:
+        timeout: The window, in seconds.
+        monotonic: The clock.
+    """
+
+    def __init__(self, timeout: float, monotonic: Callable[[], float]) -> None:
+        """Open the first window now."""
+        self.timeout = timeout
+        self._monotonic = monotonic
+        self._start = monotonic()
+        self._bytes = 0
+
+    @property
+    def reason(self) -> str:
+        """The failure message for a stall."""
+        return f"stalled: fewer than {STALL_MIN_BYTES} bytes in {self.timeout:g} s"
+
+    def stalled(self, size: int) -> bool:
+        """Count ``size`` new bytes; True when the window that just closed was a stall."""
+        self._bytes += size
+        now = self._monotonic()
+        if now - self._start < self.timeout:
+            return False
+        if self._bytes < STALL_MIN_BYTES:
+            return True
+        self._start, self._bytes = now, 0
+        return False
