@@ -1,4 +1,4 @@
-"""Space accounting: what a store holds, what still fits, and the quota.
+"""Space accounting: what a store holds, what still fits, the quota, and ``cache-info``.
 
 The figures count the installs (their records' sizes), the staging area and the partial
 downloads. Without a quota they are the disk's own: the root's disk for local stores, and for the
@@ -13,14 +13,13 @@ import os
 import shutil
 from typing import TYPE_CHECKING
 
+from model_fetch._models import CachedModel, CacheInfo
 from model_fetch.exceptions import InsufficientStorage
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable
-
     from model_fetch._config import Settings
     from model_fetch.storage._backend import Backend
-    from model_fetch.storage._record import InstallRecord
+    from model_fetch.storage._catalog import Catalog
 
 __all__ = ["Space"]
 
@@ -31,19 +30,19 @@ class Space:
     Args:
         backend: The store's backend (where its local directories and its disk are).
         settings: The downloader's settings (the quota).
-        records: Yields every install record of the store.
+        catalog: The store's installed versions.
     """
 
     def __init__(
         self,
         backend: Backend,
         settings: Settings,
-        records: Callable[[], Iterable[InstallRecord]],
+        catalog: Catalog,
     ) -> None:
         """Nothing is measured until asked."""
         self._backend = backend
         self._settings = settings
-        self._records = records
+        self._catalog = catalog
 
     def staging_usage(self) -> tuple[int, int]:
         """Bytes and entries held in the staging area."""
@@ -86,7 +85,7 @@ class Space:
         quota = self._settings.max_store_bytes
         if quota is not None:
             used = (
-                sum(record.size for record in self._records())
+                sum(record.size for record in self._catalog.iter_records())
                 + self.staging_usage()[0]
                 + sum(size for _path, size, _when in self.partials())
             )
@@ -136,6 +135,33 @@ class Space:
                 required_bytes=used,
                 available_bytes=quota,
             )
+
+    def cache_info(self) -> CacheInfo:
+        """Describe the store (the body of ``GET /cache-info``)."""
+        records = sorted(self._catalog.iter_records(), key=lambda r: (r.name, r.version))
+        total, used, available = self.capacity()
+        staging_bytes, staging_entries = self.staging_usage()
+        partials = self.partials()
+        return CacheInfo(
+            cache_directory=self._backend.url,
+            total_bytes=total,
+            used_bytes=used,
+            available_bytes=available,
+            models=tuple(
+                CachedModel(
+                    model_name=record.name,
+                    version=record.version,
+                    size_bytes=record.size,
+                    last_accessed=self._catalog.last_accessed(record),
+                )
+                for record in records
+            ),
+            download_bytes=staging_bytes + sum(size for _path, size, _when in partials),
+            download_entries=staging_entries + len(partials),
+            partial_downloads=len(partials),
+            completed_downloads=sum(len(record.archives) for record in records),
+            last_updated=dt.datetime.now(dt.UTC),
+        )
 
 
 def _tree_size(path: str) -> int:

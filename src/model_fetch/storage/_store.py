@@ -11,8 +11,6 @@ the backend's (:mod:`~model_fetch.storage._local`, :mod:`~model_fetch.storage._o
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
-import hashlib
 import os
 import shutil
 import tempfile
@@ -20,31 +18,30 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from model_fetch._log import get_logger
-from model_fetch._models import CachedModel, CacheInfo
 from model_fetch._paths import validate_relpath
 from model_fetch.exceptions import StoreUnavailable
-from model_fetch.storage._layout import RECORD_NAME, REFS_DIR, new_generation, partial_key
+from model_fetch.storage._catalog import Catalog
+from model_fetch.storage._layout import REFS_DIR, new_generation, partial_key
 from model_fetch.storage._lease import Lease
 from model_fetch.storage._local import LocalBackend
 from model_fetch.storage._object import ObjectBackend
-from model_fetch.storage._record import encode_record, read_record_file
+from model_fetch.storage._record import encode_record
 from model_fetch.storage._refs import Refs
 from model_fetch.storage._space import Space
 from model_fetch.transfer import PartialFile
 
 if TYPE_CHECKING:
+    import datetime as dt
     import threading
     from collections.abc import Callable, Iterator
 
     from model_fetch._config import Settings
+    from model_fetch._models import CacheInfo
     from model_fetch.storage._backend import Backend
     from model_fetch.storage._locks import StoreLock
     from model_fetch.storage._record import InstallRecord
 
 __all__ = ["Store"]
-
-log = get_logger(__name__)
 
 
 class Store:
@@ -89,7 +86,8 @@ class Store:
         self.url = self.backend.url
         self._settings = settings
         self._refs = Refs(self.backend)
-        self._space = Space(self.backend, settings, self.iter_records)
+        self._catalog = Catalog(self.backend)
+        self._space = Space(self.backend, settings, self._catalog)
 
     # -- availability -------------------------------------------------------------------------
     def ensure_available(self) -> None:
@@ -148,97 +146,31 @@ class Store:
     # -- records ------------------------------------------------------------------------------
     def read_record(self, name: str, version: str) -> InstallRecord | None:
         """Return the install record of (name, version), or None if it is not installed."""
-        self.ensure_available()
-        path = self.record_path(name, version)
-        try:
-            record = read_record_file(self.fs, path)
-        except FileNotFoundError:
-            return None
-        except (ValueError, OSError) as exc:
-            log.warning("Ignoring unreadable install record %s: %s", self.display(path), exc)
-            return None
-        if (record.name, record.version) != (name, version):
-            log.warning("Ignoring install record %s that names another model", self.display(path))
-            return None
-        return record
+        return self._catalog.read_record(name, version)
 
     def installed(self, name: str, version: str) -> InstallRecord | None:
-        """The record of an intact install of (name, version), or None.
-
-        A file missing from the record's generation may mean the record was switched to a new
-        generation (and the old one deleted) since it was read: the record is re-read once.
-        """
-        record = self.read_record(name, version)
-        if record is None or self.is_intact(record):
-            return record
-        again = self.read_record(name, version)
-        if again is not None and again.generation != record.generation and self.is_intact(again):
-            return again
-        return None
+        """The record of an intact install of (name, version), or None."""
+        return self._catalog.installed(name, version)
 
     def is_intact(self, record: InstallRecord) -> bool:
         """Whether every file of the record exists with its recorded size."""
-        base = self.generation_dir(record)
-        for file in record.files:
-            try:
-                size = self.backend.size(self.layout.join_rel(base, file.path))
-            except (FileNotFoundError, OSError):
-                return False
-            if size != file.size:
-                return False
-        return True
+        return self._catalog.is_intact(record)
 
     def hash_file(self, record: InstallRecord, rel: str) -> tuple[int, str] | None:
         """Return (size, sha256) of one installed file, or None if it is missing."""
-        path = self.layout.join_rel(self.generation_dir(record), rel)
-        digest = hashlib.sha256()
-        size = 0
-        try:
-            with self.fs.open(path, "rb") as handle:
-                while chunk := handle.read(1 << 20):
-                    digest.update(chunk)
-                    size += len(chunk)
-        except (FileNotFoundError, IsADirectoryError):
-            return None
-        return size, digest.hexdigest()
+        return self._catalog.hash_file(record, rel)
 
     def iter_records(self) -> Iterator[InstallRecord]:
         """Yield every install record in the store (unordered)."""
-        self.ensure_available()
-        try:
-            name_dirs = self.fs.ls(self.layout.models_dir, detail=False)
-        except FileNotFoundError:
-            return
-        for name_dir in name_dirs:
-            try:
-                version_dirs = self.fs.ls(name_dir, detail=False)
-            except (FileNotFoundError, NotADirectoryError):
-                continue
-            for version_dir in version_dirs:
-                path = self.layout.join_rel(version_dir, RECORD_NAME)
-                try:
-                    yield read_record_file(self.fs, path)
-                except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
-                    continue
-                except (ValueError, OSError) as exc:
-                    log.warning(
-                        "Ignoring unreadable install record %s: %s", self.display(path), exc
-                    )
+        return self._catalog.iter_records()
 
     def last_accessed(self, record: InstallRecord) -> dt.datetime:
         """When the version was installed or last reused."""
-        marker = self.layout.accessed_path(record.name, record.version)
-        try:
-            touched = self.backend.accessed_at(marker)
-        except OSError:
-            touched = None
-        if touched is None:
-            return record.installed_at
-        return max(record.installed_at, dt.datetime.fromtimestamp(touched, dt.UTC))
+        return self._catalog.last_accessed(record)
 
     def touch_accessed(self, record: InstallRecord) -> None:
         """Note that an installed version was just reused (local stores only)."""
-        self.backend.touch(self.layout.accessed_path(record.name, record.version))
+        self._catalog.touch_accessed(record)
 
     # -- refs ---------------------------------------------------------------------------------
     def write_alias(self, name: str, ref: str, version: str) -> None:
@@ -402,30 +334,7 @@ class Store:
 
     def cache_info(self) -> CacheInfo:
         """Describe the store (the body of ``GET /cache-info``)."""
-        records = sorted(self.iter_records(), key=lambda r: (r.name, r.version))
-        total, used, available = self.capacity()
-        staging_bytes, staging_entries = self.staging_usage()
-        partials = self.partials()
-        return CacheInfo(
-            cache_directory=self.url,
-            total_bytes=total,
-            used_bytes=used,
-            available_bytes=available,
-            models=tuple(
-                CachedModel(
-                    model_name=record.name,
-                    version=record.version,
-                    size_bytes=record.size,
-                    last_accessed=self.last_accessed(record),
-                )
-                for record in records
-            ),
-            download_bytes=staging_bytes + sum(size for _path, size, _when in partials),
-            download_entries=staging_entries + len(partials),
-            partial_downloads=len(partials),
-            completed_downloads=sum(len(record.archives) for record in records),
-            last_updated=dt.datetime.now(dt.UTC),
-        )
+        return self._space.cache_info()
 
 
 def _ignore(_size: int) -> None:
