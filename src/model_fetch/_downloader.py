@@ -9,7 +9,6 @@ from __future__ import annotations
 import datetime as dt
 import os
 import threading
-import time
 from typing import TYPE_CHECKING, Any, Self
 
 import attrs
@@ -38,7 +37,6 @@ from model_fetch._progress import ProgressTracker
 from model_fetch.exceptions import (
     ChecksumMismatch,
     DownloadCancelled,
-    DownloadFailed,
     DownloadInProgress,
     InvalidRequest,
     ModelExists,
@@ -54,17 +52,15 @@ from model_fetch.sources import (
     get_source_class,
 )
 from model_fetch.storage import InstallRecord, Store, make_record
-from model_fetch.storage._objects import Lease
 from model_fetch.transfer import FetchOutcome, HttpClient, Transfer
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
     from types import TracebackType
 
-    import filelock
-
     from model_fetch._mirror import Mirror
     from model_fetch._models import CacheInfo
+    from model_fetch.storage import Lease, StoreLock
     from model_fetch.transfer import UrlPolicy
 
 __all__ = ["Downloader"]
@@ -426,7 +422,7 @@ class Downloader:
                     progress=progress,
                     cancel=cancel,
                     policy=policy,
-                    guard=lock.check if isinstance(lock, Lease) else None,
+                    guard=lock.check,
                 )
                 reused = False
             self._remember_ref(request, full)
@@ -439,30 +435,11 @@ class Downloader:
         name: str,
         version: str,
         cancel: threading.Event | None,
-    ) -> filelock.BaseFileLock | Lease:
+    ) -> StoreLock:
         """Take the (name, version) lock, giving up at the lock timeout or on cancellation."""
-        import filelock  # noqa: PLC0415 - only a download needs it; keeps import light
-
         lock = self.store.lock(name, version)
-        if isinstance(lock, Lease):
-            # StoreUnavailable when it times out: the store is held by a node that keeps renewing.
-            lock.acquire(timeout=self.settings.lock_timeout, cancel=cancel)
-            return lock
-        # The lock waits in real time whatever clock is injected: filelock sleeps for real.
-        deadline = time.monotonic() + self.settings.lock_timeout
-        while True:
-            check_cancelled(cancel)
-            remaining = deadline - time.monotonic()
-            try:
-                lock.acquire(timeout=max(0.0, min(0.25, remaining)))
-            except filelock.Timeout:
-                if time.monotonic() >= deadline:
-                    raise DownloadFailed(
-                        f"Timed out after {self.settings.lock_timeout:g} s waiting for another "
-                        f"download of {name!r} version {version!r}",
-                    ) from None
-                continue
-            return lock
+        lock.acquire(timeout=self.settings.lock_timeout, cancel=cancel)
+        return lock
 
     def _remember_ref(self, request: DownloadRequest, plan: Plan) -> None:
         if plan.version != request.version:
@@ -541,7 +518,7 @@ class Downloader:
                 listing=found.listing or tuple(file.path for file in found.files),
                 progress=progress,
                 cancel=cancel,
-                guard=lock.check if isinstance(lock, Lease) else None,
+                guard=lock.check,
                 origin_allowed=False,
             )
         finally:
@@ -870,7 +847,7 @@ class Downloader:
         freed = 0
         for record in targets:
             lock = self.store.lock(record.name, record.version)
-            if not _try_lock(lock):
+            if not lock.try_acquire():
                 raise DownloadInProgress(
                     f"A download of model '{name}' version '{record.version}' is in progress",
                     model_name=name,
@@ -1024,19 +1001,6 @@ def verify_outcome(remote: RemoteFile, outcome: FetchOutcome) -> None:
                 expected=want,
                 actual=got,
             )
-
-
-def _try_lock(lock: filelock.BaseFileLock | Lease) -> bool:
-    """Take a lock without waiting; tell whether it was taken."""
-    import filelock  # noqa: PLC0415 - keeps `import model_fetch` light
-
-    if isinstance(lock, Lease):
-        return lock.try_acquire()
-    try:
-        lock.acquire(timeout=0)
-    except filelock.Timeout:
-        return False
-    return True
 
 
 def _clear(directory: str) -> None:
