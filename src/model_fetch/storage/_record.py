@@ -103,6 +103,11 @@ class InstallRecord:
         Raises:
             ValueError: The document is not a record this version understands.
         """
+        if not isinstance(data, dict):
+            # A ValueError like every other unreadable record: callers count it as not installed.
+            raise ValueError(  # noqa: TRY004
+                f"malformed install record: a {type(data).__name__}, not an object"
+            )
         if data.get("format") != RECORD_FORMAT:
             raise ValueError(f"unsupported install record format {data.get('format')!r}")
         try:
@@ -125,7 +130,7 @@ class InstallRecord:
                 ready_for_inference=bool(data["ready_for_inference"]),
                 checksum_verified=bool(data["checksum_verified"]),
                 generation=str(data["generation"]),
-                primary=data.get("primary"),
+                primary=_optional_str(data.get("primary")),
                 listing=tuple(str(p) for p in data["listing"]) if data.get("listing") else None,
                 archives=tuple(validate_relpath(str(p)) for p in data.get("archives") or ()),
             )
@@ -141,6 +146,12 @@ class InstallRecord:
 def encode_record(record: InstallRecord) -> bytes:
     """The bytes of a record file (indented, keys sorted)."""
     return json.dumps(record.to_json(), indent=2, sort_keys=True).encode()
+
+
+def _optional_str(value: object) -> str | None:
+    if value is None or isinstance(value, str):
+        return value
+    raise TypeError(f"expected a string or null, not {type(value).__name__}")
 
 
 def decode_record(data: bytes) -> InstallRecord:

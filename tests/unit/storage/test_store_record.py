@@ -103,6 +103,8 @@ def test_make_record_defaults() -> None:
         {"archives": ["../outside.zip"]},
         {"installed_at": "yesterday"},
         {"readiness": None},
+        {"primary": ["a.bin"]},
+        {"primary": {"path": "a.bin"}},
     ],
     ids=repr,
 )
@@ -110,6 +112,13 @@ def test_doubtful_records_are_refused(changes: dict[str, Any]) -> None:
     """A record of another format, an unsafe path or a bad generation counts as not installed."""
     with pytest.raises(ValueError, match="install record"):
         InstallRecord.from_json(_document(**changes))
+
+
+@pytest.mark.parametrize("document", [b"[]", b'"install"', b"3", b"null"], ids=repr)
+def test_json_that_is_not_an_object_is_refused(document: bytes) -> None:
+    """An install.json holding JSON that is not an object counts as not installed, not a crash."""
+    with pytest.raises(ValueError, match="install record"):
+        decode_record(document)
 
 
 def test_missing_field_is_refused() -> None:
