@@ -58,7 +58,7 @@ from model_fetch.storage._objects import (
     upload_file,
     walk_objects,
 )
-from model_fetch.transfer._resume import PartialFile
+from model_fetch.transfer import PartialFile
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
