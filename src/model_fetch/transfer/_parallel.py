@@ -256,36 +256,43 @@ def copy_object(
 
 
 def _worker(job: _Transfer) -> None:
-    shared = job.shared
-    while True:
-        with shared.lock:
-            segment = None
-            while segment is None:
-                if shared.error is not None or shared.failed is not None or shared.finished():
-                    return
-                if shared.queue:
-                    segment = shared.queue.pop(0)
-                elif job.split_slow:
-                    segment = _split_slowest(shared)
-                if segment is None:
-                    shared.lock.wait(0.1)
-            segment.began, segment.began_at = time.monotonic(), segment.position
-            shared.active.append(segment)
+    while (segment := _take(job)) is not None:
+        error: BaseException | None = None
         try:
             _fetch_segment(job, segment)
         except BaseException as exc:  # noqa: BLE001 - handed to the hashing thread
-            with shared.lock:
-                if isinstance(exc, RangeFailed) and not exc.restart:
-                    shared.failed = shared.failed or exc
-                else:
-                    shared.error = shared.error or exc
-                shared.active.remove(segment)
-                shared.lock.notify_all()
-            return
+            error = exc
+        shared = job.shared
         with shared.lock:
-            job.coverage.add(segment.start, segment.end)
+            # Only what was written counts: a segment stopped early holds [start, position).
+            job.coverage.add(segment.start, segment.position)
             shared.active.remove(segment)
+            if isinstance(error, RangeFailed) and not error.restart:
+                shared.failed = shared.failed or error
+            elif error is not None:
+                shared.error = shared.error or error
             shared.lock.notify_all()
+        if error is not None:
+            return
+
+
+def _take(job: _Transfer) -> _Segment | None:
+    """The next segment to fetch (waiting for one to split), or None when the work is over."""
+    shared = job.shared
+    with shared.lock:
+        segment = None
+        while segment is None:
+            if shared.error is not None or shared.failed is not None or shared.finished():
+                return None
+            if shared.queue:
+                segment = shared.queue.pop(0)
+            elif job.split_slow:
+                segment = _split_slowest(shared)
+            if segment is None:
+                shared.lock.wait(0.1)
+        segment.began, segment.began_at = time.monotonic(), segment.position
+        shared.active.append(segment)
+        return segment
 
 
 def _split_slowest(shared: _Shared) -> _Segment | None:
