@@ -95,29 +95,49 @@ def attempt_http(
         return
     complete = False
     try:
-        length = _start_body(response, sink, remote, url, ask)
-        if sink.total is not None:
-            on_size(sink.total)
-        try:
-            # A cancel shuts the socket, so even a read blocked on a silent server returns.
-            with on_cancel(sink.cancel, response.shutdown):
-                while True:
-                    data = response.read1(buffer_size)
-                    if not data:
-                        break
-                    sink.write(data)
-        except urllib3.exceptions.HTTPError as exc:
-            raise Retryable(
-                f"connection lost after {sink.position} bytes: {error_reason(exc)}"
-            ) from exc
-        except (ConnectionError, TimeoutError) as exc:
-            raise Retryable(f"connection lost after {sink.position} bytes: {exc}") from exc
-        if length is not None and sink.position - sink.started_at != length:
-            raise Retryable(f"connection closed after {sink.position} of {sink.total} bytes")
+        _read_body(response, sink, remote, ask, buffer_size=buffer_size, on_size=on_size)
         complete = True
     finally:
         _finish(response, complete=complete)
     check_size(remote, sink.position, url)
+
+
+def _read_body(
+    response: urllib3.BaseHTTPResponse,
+    sink: Sink,
+    remote: RemoteFile,
+    ask: Ask | None,
+    *,
+    buffer_size: int,
+    on_size: Callable[[int], None],
+) -> None:
+    """Read a single-stream answer into the sink; raise Retryable unless the file is whole."""
+    length = _start_body(response, sink, remote, redact_url(remote.url), ask)
+    if sink.total is not None:
+        on_size(sink.total)
+    try:
+        # A cancel shuts the socket, so even a read blocked on a silent server returns.
+        with on_cancel(sink.cancel, response.shutdown):
+            while True:
+                data = response.read1(buffer_size)
+                if not data:
+                    break
+                sink.write(data)
+    except urllib3.exceptions.HTTPError as exc:
+        raise Retryable(
+            f"connection lost after {sink.position} bytes: {error_reason(exc)}"
+        ) from exc
+    except (ConnectionError, TimeoutError) as exc:
+        raise Retryable(f"connection lost after {sink.position} bytes: {exc}") from exc
+    if length is not None and sink.position - sink.started_at != length:
+        raise Retryable(f"connection closed after {sink.position} of {sink.total} bytes")
+    if sink.total is not None and sink.position != sink.total:
+        # A shorter range than asked (some servers cap them) is kept and continued; bytes
+        # past the file's declared end cannot be trusted at all.
+        raise Retryable(
+            f"the answer ended at byte {sink.position} of {sink.total}",
+            restart=sink.position > sink.total,
+        )
 
 
 def _parallel(
