@@ -376,6 +376,7 @@ def _fetch_segment(job: _Transfer, segment: _Segment) -> None:
         Retry(retries=job.retries, backoff=False, progress_is_free=True, furthest=segment.position),
         reached=lambda: segment.position,
         give_up=give_up,
+        cancel=job.cancel,
         label=f"the range from byte {segment.position}",
     )
 
