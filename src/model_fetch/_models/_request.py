@@ -51,11 +51,12 @@ def _range(rule: Wire) -> str:
 
 
 def _check_range(name: str, value: float, rule: Wire) -> None:
-    if (
-        (rule.ge is not None and value < rule.ge)
-        or (rule.gt is not None and value <= rule.gt)
-        or (rule.le is not None and value > rule.le)
-    ):
+    within = (
+        (rule.ge is None or value >= rule.ge)
+        and (rule.gt is None or value > rule.gt)
+        and (rule.le is None or value <= rule.le)
+    )  # written so that NaN is never within
+    if not within:
         raise InvalidRequest(f"options.{name} must be {_range(rule)}, not {value}")
 
 
