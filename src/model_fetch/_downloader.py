@@ -415,7 +415,7 @@ class Downloader:
                 # Installed by someone else while this request waited: that is our result.
                 record, reused = current, True
             else:
-                plan = _select(full, options, keep=current)
+                plan = _select(full, request, options, keep=current)
                 if plan.total_size is not None:
                     self.store.check_space(plan.total_size)
                 policy = url_policy if plan.source == "url" else None
@@ -532,7 +532,7 @@ class Downloader:
             download_url=found.download_url,
             source=found.source,
         )
-        plan = _select(plan, request.options, keep=None)
+        plan = _select(plan, request, request.options, keep=None)
         lock = self._acquire(request.model_name, plan.version, cancel)
         try:
             record = self._fetch_and_commit(
@@ -554,7 +554,7 @@ class Downloader:
             f"version {request.version!r} is not installed; unset it to download",
             model_name=request.model_name,
             version=request.version,
-            variable=self.settings.offline_variable,
+            variable=self.settings.offline_variable or "offline",
         )
 
     def _installed(self, name: str, version: str) -> InstallRecord | None:
@@ -741,6 +741,13 @@ class Downloader:
                 policy=policy,
                 partial=partial,
             )
+        except ModelNotFound as exc:
+            if exc.model_name is not None:
+                raise
+            # The transfer engine knows the URL, not the model: name it for the caller.
+            raise ModelNotFound(
+                exc.message, model_name=request.model_name, version=plan.version, url=exc.url
+            ) from exc
         except DownloadCancelled:
             # A cancelled download keeps its partial data only when asked to keep temp files.
             if partial is not None and request.options.cleanup_temp_files:
@@ -901,7 +908,11 @@ class Downloader:
         info = self.info(name, version)
         record = self.store.read_record(info.name, info.version)
         if record is None:  # removed between the two reads
-            raise ModelNotFound(f"Model '{info.name}' version '{info.version}' is not installed")
+            raise ModelNotFound(
+                f"Model '{info.name}' version '{info.version}' is not installed",
+                model_name=info.name,
+                version=info.version,
+            )
         if not self.store.is_intact(record):
             # A missing object may mean the record switched to a new generation: re-read once.
             record = self.store.read_record(info.name, info.version) or record
@@ -1059,7 +1070,9 @@ def _covers(
     return bool(wanted) and wanted <= installed
 
 
-def _select(plan: Plan, options: DownloadOptions, keep: InstallRecord | None) -> Plan:
+def _select(
+    plan: Plan, request: DownloadRequest, options: DownloadOptions, keep: InstallRecord | None
+) -> Plan:
     """Apply allow/ignore patterns; files an earlier install of the version holds stay in it."""
     kept = {file.path for file in keep.files} if keep is not None else set()
     chosen = [f for f in plan.files if options.selects(f.path)]
@@ -1067,6 +1080,8 @@ def _select(plan: Plan, options: DownloadOptions, keep: InstallRecord | None) ->
         raise ModelNotFound(
             f"No file of {plan.download_url!r} matches allow_patterns/ignore_patterns "
             f"({len(plan.files)} files available)",
+            model_name=request.model_name,
+            version=plan.version,
         )
     files = [f for f in plan.files if options.selects(f.path) or f.path in kept]
     return attrs.evolve(plan, files=tuple(files))

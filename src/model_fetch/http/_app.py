@@ -425,6 +425,8 @@ def _remove(
     if in_flight and not forced:
         raise DownloadInProgress(
             f"A download of model '{name}' is in progress; pass force=true to cancel it first",
+            model_name=name,
+            version=None if version == "all" else version,
         )
     for job in in_flight:
         job.cancel()
