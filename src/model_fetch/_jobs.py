@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, Final, Literal
 
 from model_fetch._cancel import CancelEvent, check_cancelled
 from model_fetch._log import get_logger, redact_url
-from model_fetch._models import MIB, Progress, iso_timestamp
+from model_fetch._models import MIB, Progress, dedupe_key, iso_timestamp
 from model_fetch.exceptions import (
     DownloadCancelled,
     DownloadFailed,
@@ -50,20 +50,8 @@ def _new_id() -> str:
 
 
 def _request_key(request: DownloadRequest) -> tuple[Any, ...]:
-    """Everything that changes which bytes end up installed (metadata and timing do not)."""
-    options = request.options
-    return (
-        request.model_name,
-        request.version,
-        request.effective_source,
-        request.download_url,
-        str(request.checksum) if request.checksum else None,
-        request.force_download,
-        options.verify_ssl,
-        options.extract_after_download,
-        options.allow_patterns,
-        options.ignore_patterns,
-    )
+    """Every field that can change a job's outcome, derived from the request's attrs fields."""
+    return dedupe_key(request)
 
 
 class _Work:

@@ -27,7 +27,10 @@ from model_fetch.exceptions import InvalidRequest
 if TYPE_CHECKING:
     from collections.abc import Iterable
 
+    from attrs import AttrsInstance
+
 __all__ = [
+    "DEDUPE",
     "CacheInfo",
     "CachedModel",
     "DownloadOptions",
@@ -50,6 +53,25 @@ DEFAULT_CONNECTIONS: Final = 1
 DEFAULT_PARALLEL_MIN_SIZE: Final = 64 * 1024 * 1024
 Stage = Literal["downloading", "verifying", "installing"]
 IfExists = Literal["reuse", "error"]
+
+#: Field metadata key of the dedupe rule: ``metadata={DEDUPE: False}`` marks a field that cannot
+#: change a job's outcome (which bytes are installed, how, and whether the download fails), so
+#: requests differing only there share one job. Every other field is part of :func:`dedupe_key`.
+DEDUPE: Final = "dedupe"
+
+
+def dedupe_key(value: AttrsInstance) -> tuple[Any, ...]:
+    """The fields of an attrs value that change a job's outcome, nested values included.
+
+    Derived from the fields themselves, so a new field joins the key unless it is marked
+    ``metadata={"dedupe": False}``.
+    """
+    return tuple(
+        (field.name, dedupe_key(item) if attrs.has(type(item)) else item)
+        for field in attrs.fields(type(value))
+        if field.metadata.get(DEDUPE, True)
+        for item in (getattr(value, field.name),)
+    )
 
 
 def to_mb(size: float) -> float:
@@ -148,9 +170,15 @@ class DownloadOptions:
             load TorchScript archives with ``torch.jit.load``, which runs their code.
     """
 
-    chunk_size: int = attrs.field(default=8192, validator=_strict_int("chunk_size", 1, 1 << 26))
-    timeout: float = attrs.field(default=300, validator=_strict_number("timeout", 0, 86_400))
-    retry_count: int = attrs.field(default=3, validator=_strict_int("retry_count", 0, 100))
+    chunk_size: int = attrs.field(
+        default=8192, validator=_strict_int("chunk_size", 1, 1 << 26), metadata={"dedupe": False}
+    )
+    timeout: float = attrs.field(
+        default=300, validator=_strict_number("timeout", 0, 86_400), metadata={"dedupe": False}
+    )
+    retry_count: int = attrs.field(
+        default=3, validator=_strict_int("retry_count", 0, 100), metadata={"dedupe": False}
+    )
     verify_ssl: bool = attrs.field(default=True, validator=_strict_bool("verify_ssl"))
     extract_after_download: bool = attrs.field(
         default=True,
@@ -171,11 +199,14 @@ class DownloadOptions:
     )
 
     connections: int = attrs.field(
-        default=DEFAULT_CONNECTIONS, validator=_strict_int("connections", 1, 16)
+        default=DEFAULT_CONNECTIONS,
+        validator=_strict_int("connections", 1, 16),
+        metadata={"dedupe": False},
     )
     parallel_min_size: int = attrs.field(
         default=DEFAULT_PARALLEL_MIN_SIZE,
         validator=_strict_int("parallel_min_size", 1 << 20, 1 << 50),
+        metadata={"dedupe": False},
     )
     allow_torchscript: bool = attrs.field(
         default=False, validator=_strict_bool("allow_torchscript")
@@ -264,12 +295,16 @@ class DownloadRequest:
     source: str = "default"
     checksum: Checksum | None = attrs.field(default=None, converter=parse_checksum)
     force_download: bool = False
-    if_exists: IfExists = "reuse"
+    # Judged at submission (an installed version is refused up front); while a job is in flight
+    # the version is not installed, so "reuse" and "error" submissions get the same outcome.
+    if_exists: IfExists = attrs.field(default="reuse", metadata={"dedupe": False})
     options: DownloadOptions = attrs.field(
         factory=DownloadOptions,
         converter=_to_options,
     )
-    metadata: dict[str, Any] = attrs.field(factory=dict, validator=_validate_metadata)
+    metadata: dict[str, Any] = attrs.field(
+        factory=dict, validator=_validate_metadata, metadata={"dedupe": False}
+    )
 
     def __attrs_post_init__(self) -> None:
         """Check the fields that have no converter."""
