@@ -45,6 +45,7 @@ __all__ = [
     "RemovalResult",
     "Stage",
     "VerifyResult",
+    "dedupe_key",
 ]
 
 MIB: Final = 1024 * 1024
@@ -170,15 +171,12 @@ class DownloadOptions:
             load TorchScript archives with ``torch.jit.load``, which runs their code.
     """
 
+    # Progress granularity and a floor on the read buffer: timing, not outcome.
     chunk_size: int = attrs.field(
         default=8192, validator=_strict_int("chunk_size", 1, 1 << 26), metadata={"dedupe": False}
     )
-    timeout: float = attrs.field(
-        default=300, validator=_strict_number("timeout", 0, 86_400), metadata={"dedupe": False}
-    )
-    retry_count: int = attrs.field(
-        default=3, validator=_strict_int("retry_count", 0, 100), metadata={"dedupe": False}
-    )
+    timeout: float = attrs.field(default=300, validator=_strict_number("timeout", 0, 86_400))
+    retry_count: int = attrs.field(default=3, validator=_strict_int("retry_count", 0, 100))
     verify_ssl: bool = attrs.field(default=True, validator=_strict_bool("verify_ssl"))
     extract_after_download: bool = attrs.field(
         default=True,
@@ -199,14 +197,11 @@ class DownloadOptions:
     )
 
     connections: int = attrs.field(
-        default=DEFAULT_CONNECTIONS,
-        validator=_strict_int("connections", 1, 16),
-        metadata={"dedupe": False},
+        default=DEFAULT_CONNECTIONS, validator=_strict_int("connections", 1, 16)
     )
     parallel_min_size: int = attrs.field(
         default=DEFAULT_PARALLEL_MIN_SIZE,
         validator=_strict_int("parallel_min_size", 1 << 20, 1 << 50),
-        metadata={"dedupe": False},
     )
     allow_torchscript: bool = attrs.field(
         default=False, validator=_strict_bool("allow_torchscript")

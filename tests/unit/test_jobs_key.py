@@ -13,10 +13,9 @@ from model_fetch._jobs import _request_key
 from strategies import OPTION_FIELDS, REQUEST_FIELDS, requests
 
 #: The fields that must not change a job's outcome: requests differing only there share a job.
-SHARED = frozenset(
-    {"metadata", "if_exists", "chunk_size", "timeout", "retry_count", "connections"}
-    | {"parallel_min_size"}
-)
+#: Transfer settings (timeout, retry_count, connections, parallel_min_size) are not among them:
+#: they decide whether a download fails, so they split jobs (docs/decisions.md).
+SHARED = frozenset({"metadata", "if_exists", "chunk_size"})
 
 _FIELDS = [("request", name) for name in REQUEST_FIELDS] + [
     ("options", name) for name in OPTION_FIELDS

@@ -66,3 +66,22 @@ def test_keep_temp_files_is_never_joined_to_a_cleanup_job(
         "m", "v1", download_url=url, force_download=True, options={"cleanup_temp_files": False}
     )
     assert (Path(kept.result(30).directory) / "model.tar.gz").exists()
+
+
+@pytest.mark.parametrize(
+    "strict", [{"timeout": 1e-300, "retry_count": 0}, {"retry_count": 0, "connections": 4}]
+)
+def test_transfer_settings_are_never_shared(
+    one_worker: tuple[Downloader, DownloadJob], server: FileServer, strict: dict[str, object]
+) -> None:
+    """One caller's timeout or retries never fail another caller's download: no shared job."""
+    dl, blocker = one_worker
+    server.add_file("/m.bin", WEIGHTS)
+    url = server.url("/m.bin")
+    first = dl.submit("m", "v1", download_url=url, options=strict)
+    with pytest.raises(DownloadInProgress):
+        dl.submit("m", "v1", download_url=url)
+    blocker.cancel()
+    first.wait(30)
+    again = dl.submit("m", "v1", download_url=url)
+    assert again.result(30).size_bytes == len(WEIGHTS)
