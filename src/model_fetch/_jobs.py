@@ -16,6 +16,8 @@ import time
 from collections import OrderedDict
 from typing import TYPE_CHECKING, Any, Final, Literal
 
+import attrs
+
 from model_fetch._cancel import CancelEvent, check_cancelled
 from model_fetch._log import get_logger, redact_url
 from model_fetch._models import MIB, Progress, dedupe_key, iso_timestamp
@@ -79,8 +81,8 @@ class _Work:
             if snapshot.downloaded_bytes >= self.progress.downloaded_bytes:
                 self.progress = snapshot
             else:
-                self.progress = Progress(
-                    **{**_fields(snapshot), "downloaded_bytes": self.progress.downloaded_bytes},
+                self.progress = attrs.evolve(
+                    snapshot, downloaded_bytes=self.progress.downloaded_bytes
                 )
             self.running = True
 
@@ -89,20 +91,6 @@ class _Work:
             self.plan = plan
             self.running = True
         self.plan_known.set()
-
-
-def _fields(progress: Progress) -> dict[str, Any]:
-    return {
-        "percentage": progress.percentage,
-        "downloaded_mb": progress.downloaded_mb,
-        "total_mb": progress.total_mb,
-        "speed_mbps": progress.speed_mbps,
-        "eta_seconds": progress.eta_seconds,
-        "current_stage": progress.current_stage,
-        "downloaded_bytes": progress.downloaded_bytes,
-        "total_bytes": progress.total_bytes,
-        "bytes_from": progress.bytes_from,
-    }
 
 
 class DownloadJob:
