@@ -35,8 +35,8 @@ from model_fetch._models import (
 )
 from model_fetch._paths import validate_name, validate_version
 from model_fetch._progress import ProgressTracker
+from model_fetch._verify import verify_installed, verify_outcome
 from model_fetch.exceptions import (
-    ChecksumMismatch,
     DownloadCancelled,
     DownloadFailed,
     DownloadInProgress,
@@ -55,7 +55,7 @@ from model_fetch.sources import (
 )
 from model_fetch.storage import InstallRecord, Store, make_record
 from model_fetch.storage._objects import Lease
-from model_fetch.transfer import FetchOutcome, HttpClient, Transfer
+from model_fetch.transfer import HttpClient, Transfer
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
@@ -298,7 +298,7 @@ class Downloader:
         """The job manager behind :meth:`submit` (created on first use)."""
         with self._jobs_lock:
             if self._jobs is None:
-                self._jobs = JobManager(self, self._max_concurrent)
+                self._jobs = JobManager(self.run, self._max_concurrent)
             return self._jobs
 
     def submit(
@@ -902,32 +902,7 @@ class Downloader:
         record = self.store.read_record(info.name, info.version)
         if record is None:  # removed between the two reads
             raise ModelNotFound(f"Model '{info.name}' version '{info.version}' is not installed")
-        if not self.store.is_intact(record):
-            # A missing object may mean the record switched to a new generation: re-read once.
-            record = self.store.read_record(info.name, info.version) or record
-        missing: list[str] = []
-        mismatched: list[dict[str, Any]] = []
-        for file in record.files:
-            actual = self.store.hash_file(record, file.path)
-            if actual is None:
-                missing.append(file.path)
-            elif actual != (file.size, file.sha256):
-                mismatched.append(
-                    {
-                        "path": file.path,
-                        "expected_size": file.size,
-                        "actual_size": actual[0],
-                        "expected_sha256": file.sha256,
-                        "actual_sha256": actual[1],
-                    },
-                )
-        return VerifyResult(
-            model_name=record.name,
-            version=record.version,
-            checked_files=len(record.files),
-            missing=tuple(missing),
-            mismatched=tuple(mismatched),
-        )
+        return verify_installed(self.store, record)
 
     def prune_partials(self, older_than: float | None = None) -> tuple[int, int]:
         """Delete resumable partial downloads (those untouched for ``older_than`` seconds).
@@ -992,27 +967,6 @@ class Downloader:
     def cache_info(self) -> CacheInfo:
         """Describe the store: capacity, installed models and the download area."""
         return self.store.cache_info()
-
-
-def verify_outcome(remote: RemoteFile, outcome: FetchOutcome) -> None:
-    """Check every digest the plan knows for a file; raise ChecksumMismatch on the first miss."""
-    expected = [(c.algorithm, c.hexdigest, outcome.digests[c.algorithm]) for c in remote.checksums]
-    if remote.sha256_prefix is not None:
-        expected.append(
-            ("sha256-prefix", remote.sha256_prefix, outcome.sha256[: len(remote.sha256_prefix)]),
-        )
-    for algorithm, want, got in expected:
-        if want != got:
-            url = redact_url(remote.url)
-            raise ChecksumMismatch(
-                f"Checksum mismatch for {remote.path} from {url}: expected "
-                f"{algorithm}:{want}, got {algorithm}:{got}",
-                url=url,
-                path=remote.path,
-                algorithm=algorithm,
-                expected=want,
-                actual=got,
-            )
 
 
 def _try_lock(lock: filelock.BaseFileLock | Lease) -> bool:

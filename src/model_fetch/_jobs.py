@@ -14,7 +14,7 @@ import secrets
 import threading
 import time
 from collections import OrderedDict
-from typing import TYPE_CHECKING, Any, Final, Literal
+from typing import TYPE_CHECKING, Any, Final, Literal, Protocol
 
 import attrs
 
@@ -29,11 +29,12 @@ from model_fetch.exceptions import (
 )
 
 if TYPE_CHECKING:
-    from model_fetch._downloader import Downloader
+    from collections.abc import Callable
+
     from model_fetch._models import DownloadRequest, InstallResult, Plan
     from model_fetch.transfer import UrlPolicy
 
-__all__ = ["DownloadJob", "JobManager", "JobStatus"]
+__all__ = ["DownloadJob", "JobManager", "JobStatus", "RunPipeline"]
 
 log = get_logger(__name__)
 
@@ -45,6 +46,22 @@ KEEP_FINISHED: Final = 512
 _STOPPING_WAIT: Final = 10.0
 #: How long a finished job is kept, in seconds.
 KEEP_SECONDS: Final = 3600.0
+
+
+class RunPipeline(Protocol):
+    """What a job runs: the whole pipeline for one request (:meth:`Downloader.run`'s shape)."""
+
+    def __call__(
+        self,
+        request: DownloadRequest,
+        *,
+        progress: Callable[[Progress], None] | None = ...,
+        cancel: threading.Event | None = ...,
+        on_plan: Callable[[Plan], None] | None = ...,
+        url_policy: UrlPolicy | None = ...,
+    ) -> InstallResult:
+        """Run the request to its result, reporting progress and the plan, stopping on cancel."""
+        ...
 
 
 def _new_id() -> str:
@@ -278,18 +295,18 @@ class DownloadJob:
 
 
 class JobManager:
-    """Runs jobs for one :class:`Downloader` in a bounded pool and keeps their state.
+    """Runs the pipeline for submitted requests in a bounded pool and keeps the jobs' state.
 
     Args:
-        downloader: The downloader whose pipeline the jobs run.
+        run: The pipeline each job runs (a downloader passes its :meth:`Downloader.run`).
         max_concurrent_downloads: Worker threads; further jobs wait in a queue (``started``).
     """
 
-    def __init__(self, downloader: Downloader, max_concurrent_downloads: int) -> None:
+    def __init__(self, run: RunPipeline, max_concurrent_downloads: int) -> None:
         """Create the manager; threads start with the first job."""
         from concurrent.futures import ThreadPoolExecutor  # noqa: PLC0415 - keeps import light
 
-        self._downloader = downloader
+        self._run_pipeline = run
         self._pool = ThreadPoolExecutor(
             max_workers=max_concurrent_downloads,
             thread_name_prefix="model_fetch-job",
@@ -355,7 +372,7 @@ class JobManager:
     def _run(self, work: _Work) -> None:
         try:
             check_cancelled(work.cancel_event)
-            work.result = self._downloader.run(
+            work.result = self._run_pipeline(
                 work.request,
                 progress=work.on_progress,
                 cancel=work.cancel_event,

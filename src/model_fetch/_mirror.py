@@ -24,6 +24,7 @@ import attrs
 
 from model_fetch._log import get_logger, redact_url
 from model_fetch._models import FileRecord, RemoteFile
+from model_fetch._verify import verify_digests
 from model_fetch.exceptions import (
     ChecksumMismatch,
     DownloadCancelled,
@@ -407,8 +408,6 @@ def _covers(record: InstallRecord, plan: Plan) -> bool:
 
 def _check(remote: RemoteFile, entry: FileRecord, dest: str) -> FileRecord:
     """Hash a copied file; compare it with the mirror record and with the source's digests."""
-    from model_fetch.transfer._engine import FetchOutcome  # noqa: PLC0415
-
     hashers: dict[str, Any] = {"sha256": hashlib.sha256()}
     for checksum in remote.checksums:
         hashers.setdefault(checksum.algorithm, checksum.hasher(entry.size))
@@ -424,11 +423,8 @@ def _check(remote: RemoteFile, entry: FileRecord, dest: str) -> FileRecord:
             f"{remote.path}: the mirror's bytes (sha256:{digests['sha256']}, {size} bytes) do not "
             f"match its record (sha256:{entry.sha256}, {entry.size} bytes)"
         )
-    from model_fetch._downloader import verify_outcome  # noqa: PLC0415 - avoids an import cycle
-
-    outcome = FetchOutcome(size=size, sha256=digests["sha256"], digests=digests, attempts=1)
     try:
-        verify_outcome(remote, outcome)
+        verify_digests(remote, sha256=digests["sha256"], digests=digests)
     except ChecksumMismatch as exc:
         raise _Corrupt(f"{remote.path}: {exc}") from exc
     return FileRecord(path=remote.path, size=size, sha256=digests["sha256"])
