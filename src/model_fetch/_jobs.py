@@ -25,11 +25,13 @@ from model_fetch.exceptions import (
     DownloadCancelled,
     DownloadFailed,
     DownloadInProgress,
+    InvalidRequest,
     ModelFetchError,
 )
 
 if TYPE_CHECKING:
     from collections.abc import Callable
+    from concurrent.futures import ThreadPoolExecutor
 
     from model_fetch._models import DownloadRequest, InstallResult, Plan
     from model_fetch.transfer import UrlPolicy
@@ -303,14 +305,16 @@ class JobManager:
     """
 
     def __init__(self, run: RunPipeline, max_concurrent_downloads: int) -> None:
-        """Create the manager; threads start with the first job."""
-        from concurrent.futures import ThreadPoolExecutor  # noqa: PLC0415 - keeps import light
+        """Create the manager; the pool and its threads start with the first job.
 
+        Raises:
+            InvalidRequest: ``max_concurrent_downloads`` is not between 1 and 64.
+        """
+        if isinstance(max_concurrent_downloads, bool) or not 1 <= max_concurrent_downloads <= 64:  # noqa: PLR2004
+            raise InvalidRequest("max_concurrent_downloads must be between 1 and 64")
         self._run_pipeline = run
-        self._pool = ThreadPoolExecutor(
-            max_workers=max_concurrent_downloads,
-            thread_name_prefix="model_fetch-job",
-        )
+        self._workers = max_concurrent_downloads
+        self._pool: ThreadPoolExecutor | None = None
         self._lock = threading.Lock()
         self._active: dict[tuple[Any, ...], _Work] = {}
         self._jobs: OrderedDict[str, DownloadJob] = OrderedDict()
@@ -358,7 +362,13 @@ class JobManager:
                     model_name=request.model_name,
                     version=request.version,
                 )
-        self._pool.submit(self._run, work)
+        with self._lock:
+            if self._pool is None:
+                from concurrent.futures import ThreadPoolExecutor  # noqa: PLC0415 - light import
+
+                self._pool = ThreadPoolExecutor(self._workers, thread_name_prefix="model_fetch-job")
+            pool = self._pool
+        pool.submit(self._run, work)
         return job
 
     def _conflict(self, request: DownloadRequest) -> _Work | None:
@@ -432,7 +442,8 @@ class JobManager:
         if cancel:
             for work in pending:
                 work.cancel_event.set()
-        self._pool.shutdown(wait=True, cancel_futures=cancel)
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=cancel)
         for work in pending:
             if not work.done.is_set():  # queued work whose turn never came
                 work.error = DownloadCancelled("Download cancelled")

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 import attrs
 
+from model_fetch._config import MirrorConfig
 from model_fetch._log import get_logger, redact_url
 from model_fetch._models import FileRecord, RemoteFile
 from model_fetch._verify import verify_digests
@@ -100,6 +101,22 @@ class Mirror:
         self._settings = settings
         self._ready = False
         self._ready_lock = threading.Lock()
+
+    @classmethod
+    def open(cls, config: MirrorConfig | None, settings: Settings) -> Mirror | None:
+        """Open the mirror a :class:`~model_fetch.MirrorConfig` or ``settings.mirror`` names."""
+        config = config or MirrorConfig()
+        url = config.url or settings.mirror
+        if not url:
+            return None
+        return cls(
+            url,
+            settings,
+            config.storage_options,
+            required=config.required,
+            read_only=config.read_only,
+            publish_private=config.publish_private,
+        )
 
     def __repr__(self) -> str:
         """Show the URL."""

@@ -636,16 +636,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
     try:
+        from model_fetch._config import MirrorConfig  # noqa: PLC0415 - fast --help
         from model_fetch._downloader import Downloader  # noqa: PLC0415 - fast --help
 
         concurrency = getattr(args, "max_concurrent_downloads", 4)
+        mirror = MirrorConfig(
+            args.mirror,
+            required=args.mirror_required,
+            read_only=args.mirror_read_only,
+            publish_private=args.mirror_publish_private,
+        )
         with Downloader(
-            store=args.store,
-            max_concurrent_downloads=concurrency,
-            mirror=args.mirror,
-            mirror_required=args.mirror_required,
-            mirror_read_only=args.mirror_read_only,
-            mirror_publish_private=args.mirror_publish_private,
+            store=args.store, max_concurrent_downloads=concurrency, mirror=mirror
         ) as downloader:
             return _COMMANDS[args.command](downloader, args)
     except ModelFetchError as exc:
