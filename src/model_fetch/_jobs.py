@@ -291,6 +291,18 @@ class DownloadJob:
             "progress_endpoint": f"/model-download/{self.download_id}/progress",
         }
 
+    def listing_entry(self) -> dict[str, Any]:
+        """This job's entry in ``GET /models`` and ``model-fetch list --json``."""
+        entry: dict[str, Any] = {
+            "name": self.request.model_name,
+            "version": self.request.version,
+            "status": "loading" if not self.done else "failed",
+            "download_id": self.download_id,
+        }
+        if self.done and self.error is not None:
+            entry["error"] = str(self.error)
+        return entry
+
     def created_iso(self) -> str:
         """When the job was submitted, as the contract writes timestamps."""
         return iso_timestamp(self.created_at)

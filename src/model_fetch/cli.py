@@ -408,18 +408,27 @@ def _download(downloader: Downloader, args: argparse.Namespace) -> int:
 
 
 def _list(downloader: Downloader, args: argparse.Namespace) -> int:
-    models = downloader.list_models()
+    from model_fetch._models import InstalledModel  # noqa: PLC0415 - fast --help
+
+    entries = downloader.models_and_jobs()
     if args.json:
-        _print_json({"models": [model.to_dict() for model in models], "total": len(models)})
+        bodies = [
+            entry.to_dict() if isinstance(entry, InstalledModel) else entry.listing_entry()
+            for entry in entries
+        ]
+        _print_json({"models": bodies, "total": len(bodies)})
         return 0
-    if not models:
+    if not entries:
         print("No models installed.")
         return 0
     rows = [("NAME", "VERSION", "SIZE (MB)", "SOURCE", "INSTALLED")]
-    rows += [
-        (m.name, m.version, f"{m.size_bytes / 2**20:.1f}", m.source, m.to_dict()["installed_at"])
-        for m in models
-    ]
+    for m in entries:
+        if isinstance(m, InstalledModel):
+            size, installed = f"{m.size_bytes / 2**20:.1f}", m.to_dict()["installed_at"]
+            rows.append((m.name, m.version, size, m.source, installed))
+        else:  # a download of this process in flight, or one that failed
+            status = m.listing_entry()["status"]
+            rows.append((m.request.model_name, m.request.version, "-", "-", status))
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     for row in rows:
         print(
