@@ -186,9 +186,15 @@ class Pipeline:
                 plan = _select(full, options, keep=current)
                 if plan.total_size is not None:
                     self.store.check_space(plan.total_size)
-                attempt = self._attempt(request, plan, progress, cancel)
-                attempt.policy = url_policy if plan.source == "url" else None
-                record = self._fetch_and_commit(attempt, listing, guard=_locking.guard(lock))
+                record = self._fetch_and_commit(
+                    request,
+                    plan,
+                    listing,
+                    progress=progress,
+                    cancel=cancel,
+                    guard=_locking.guard(lock),
+                    policy=url_policy if plan.source == "url" else None,
+                )
                 reused = False
             self._remember_ref(request, full)
         finally:
@@ -273,10 +279,15 @@ class Pipeline:
             cancel=cancel,
         )
         try:
-            attempt = self._attempt(request, plan, progress, cancel)
-            attempt.origin_allowed = False
-            listing = found.listing or tuple(file.path for file in found.files)
-            record = self._fetch_and_commit(attempt, listing, guard=_locking.guard(lock))
+            record = self._fetch_and_commit(
+                request,
+                plan,
+                found.listing or tuple(file.path for file in found.files),
+                progress=progress,
+                cancel=cancel,
+                guard=_locking.guard(lock),
+                origin_allowed=False,
+            )
         finally:
             lock.release()
         return self._result(record, reused=False, duration=self._clock.monotonic() - started)
@@ -291,13 +302,19 @@ class Pipeline:
         )
 
     # -- fetch, install, commit ---------------------------------------------------------------
-    def _attempt(
+    def _fetch_and_commit(
         self,
         request: DownloadRequest,
         plan: Plan,
+        listing: tuple[str, ...],
+        *,
         progress: Callable[[Progress], None] | None,
         cancel: threading.Event | None,
-    ) -> Attempt:
+        guard: Callable[[], None] | None,
+        policy: UrlPolicy | None = None,
+        origin_allowed: bool = True,
+    ) -> InstallRecord:
+        """Stage the plan through the tiers, install it and commit it; discard all on failure."""
         tracker = ProgressTracker(
             [file.size for file in plan.files],
             chunk_size=request.options.chunk_size,
@@ -305,24 +322,16 @@ class Pipeline:
             callback=progress,
             uploads=0 if self.store.local else 1,
         )
-        return Attempt(
+        attempt = Attempt(
             request=request,
             plan=plan,
-            staging="",
+            staging=self.store.new_staging(),
             tracker=tracker,
             cancel=cancel,
+            policy=policy,
+            origin_allowed=origin_allowed,
             offline_error=lambda: self._offline_error(request),
         )
-
-    def _fetch_and_commit(
-        self,
-        attempt: Attempt,
-        listing: tuple[str, ...],
-        *,
-        guard: Callable[[], None] | None,
-    ) -> InstallRecord:
-        """Stage the plan through the tiers, install it and commit it; discard all on failure."""
-        attempt.staging = self.store.new_staging()
         try:
             files = self._fetch(attempt)
             record = self._install_step(attempt, files, listing)
@@ -332,7 +341,7 @@ class Pipeline:
                 attempt.undo()
             self.store.discard(attempt.staging)
             raise
-        attempt.tracker.finish()
+        tracker.finish()
         log.info(
             "Installed %s version %s (%d file(s), %d bytes)",
             committed.name,
