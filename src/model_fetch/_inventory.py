@@ -12,7 +12,6 @@ import datetime as dt
 import time
 from typing import TYPE_CHECKING, Final
 
-from model_fetch import _locking
 from model_fetch._models import InstalledModel, ModelInfo, RemovalResult
 from model_fetch._paths import validate_name, validate_version
 from model_fetch._verify import verify_installed
@@ -189,7 +188,7 @@ class Inventory:
         freed = 0
         for record in targets:
             lock = self.store.lock(record.name, record.version)
-            if not _locking.try_acquire(lock):
+            if not lock.try_acquire():
                 raise DownloadInProgress(
                     f"A download of model '{name}' version '{record.version}' is in progress",
                     model_name=name,
@@ -223,7 +222,11 @@ class Inventory:
         info = self.info(name, version)
         record = self.store.read_record(info.name, info.version)
         if record is None:  # removed between the two reads
-            raise ModelNotFound(f"Model '{info.name}' version '{info.version}' is not installed")
+            raise ModelNotFound(
+                f"Model '{info.name}' version '{info.version}' is not installed",
+                model_name=info.name,
+                version=info.version,
+            )
         return verify_installed(self.store, record)
 
     def prune_partials(self, older_than: float | None = None) -> tuple[int, int]:

@@ -32,8 +32,7 @@ from model_fetch.exceptions import (
     ModelFetchError,
     StoreUnavailable,
 )
-from model_fetch.storage import InstallRecord, Store, make_record
-from model_fetch.storage._objects import LeaseLost, store_unavailable
+from model_fetch.storage import InstallRecord, LeaseLost, Store, make_record, store_unavailable
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -41,7 +40,7 @@ if TYPE_CHECKING:
     from model_fetch._config import Settings
     from model_fetch._models import Plan
     from model_fetch._progress import ProgressTracker
-    from model_fetch.storage._objects import Lease
+    from model_fetch.storage import Lease
 
 __all__ = ["Mirror", "MirrorOutcome"]
 

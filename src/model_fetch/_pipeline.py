@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING
 
 import attrs
 
-from model_fetch import _locking
 from model_fetch._cancel import check_cancelled
 from model_fetch._log import get_logger, redact_url
 from model_fetch._models import InstallResult, Plan, RemoteFile
@@ -166,9 +165,8 @@ class Pipeline:
         ):
             self._remember_ref(request, full)
             return self._reuse_or_refuse(request, existing)
-        lock = _locking.acquire(
-            self.store, name, full.version, timeout=self.settings.lock_timeout, cancel=cancel
-        )
+        lock = self.store.lock(name, full.version)
+        lock.acquire(timeout=self.settings.lock_timeout, cancel=cancel)
         try:
             current = self.store.installed(name, full.version)
             if (
@@ -183,7 +181,7 @@ class Pipeline:
                 # Installed by someone else while this request waited: that is our result.
                 record, reused = current, True
             else:
-                plan = _select(full, options, keep=current)
+                plan = _select(full, request, keep=current)
                 if plan.total_size is not None:
                     self.store.check_space(plan.total_size)
                 record = self._fetch_and_commit(
@@ -192,7 +190,7 @@ class Pipeline:
                     listing,
                     progress=progress,
                     cancel=cancel,
-                    guard=_locking.guard(lock),
+                    guard=lock.check,
                     policy=url_policy if plan.source == "url" else None,
                 )
                 reused = False
@@ -270,14 +268,9 @@ class Pipeline:
             download_url=found.download_url,
             source=found.source,
         )
-        plan = _select(plan, request.options, keep=None)
-        lock = _locking.acquire(
-            self.store,
-            request.model_name,
-            plan.version,
-            timeout=self.settings.lock_timeout,
-            cancel=cancel,
-        )
+        plan = _select(plan, request, keep=None)
+        lock = self.store.lock(request.model_name, plan.version)
+        lock.acquire(timeout=self.settings.lock_timeout, cancel=cancel)
         try:
             record = self._fetch_and_commit(
                 request,
@@ -285,7 +278,7 @@ class Pipeline:
                 found.listing or tuple(file.path for file in found.files),
                 progress=progress,
                 cancel=cancel,
-                guard=_locking.guard(lock),
+                guard=lock.check,
                 origin_allowed=False,
             )
         finally:
@@ -298,7 +291,7 @@ class Pipeline:
             f"version {request.version!r} is not installed; unset it to download",
             model_name=request.model_name,
             version=request.version,
-            variable=self.settings.offline_variable,
+            variable=self.settings.offline_variable or "offline",
         )
 
     # -- fetch, install, commit ---------------------------------------------------------------
@@ -439,14 +432,17 @@ def _covers(
     return bool(wanted) and wanted <= installed
 
 
-def _select(plan: Plan, options: DownloadOptions, keep: InstallRecord | None) -> Plan:
+def _select(plan: Plan, request: DownloadRequest, keep: InstallRecord | None) -> Plan:
     """Apply allow/ignore patterns; files an earlier install of the version holds stay in it."""
+    options = request.options
     kept = {file.path for file in keep.files} if keep is not None else set()
     chosen = [f for f in plan.files if options.selects(f.path)]
     if not chosen:
         raise ModelNotFound(
             f"No file of {plan.download_url!r} matches allow_patterns/ignore_patterns "
             f"({len(plan.files)} files available)",
+            model_name=request.model_name,
+            version=plan.version,
         )
     files = [f for f in plan.files if options.selects(f.path) or f.path in kept]
     return attrs.evolve(plan, files=tuple(files))

@@ -15,7 +15,7 @@ import attrs
 
 from model_fetch._models import FileRecord
 from model_fetch._verify import verify_outcome
-from model_fetch.exceptions import DownloadCancelled
+from model_fetch.exceptions import DownloadCancelled, ModelNotFound
 
 if TYPE_CHECKING:
     import threading
@@ -194,6 +194,16 @@ class OriginTier:
                 policy=attempt.policy,
                 partial=partial,
             )
+        except ModelNotFound as exc:
+            if exc.model_name is not None:
+                raise
+            # The transfer engine knows the URL, not the model: name it for the caller.
+            raise ModelNotFound(
+                exc.message,
+                model_name=attempt.request.model_name,
+                version=plan.version,
+                url=exc.url,
+            ) from exc
         except DownloadCancelled:
             # A cancelled download keeps its partial data only when asked to keep temp files.
             if partial is not None and options.cleanup_temp_files:

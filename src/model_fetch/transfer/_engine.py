@@ -637,7 +637,7 @@ class Transfer:
                     while data := handle.read(buffer_size):
                         sink.write(data)
         except FileNotFoundError as exc:
-            raise ModelNotFound(f"Model file not found at {url}", url=url) from exc
+            raise ModelNotFound(f"Model file not found at {url}", model_name=None, url=url) from exc
         except (IsADirectoryError, PermissionError) as exc:
             raise DownloadFailed(f"Cannot read {url}: {exc}", url=url) from exc
         except ModelFetchError:
@@ -673,7 +673,9 @@ def _check_status(response: urllib3.BaseHTTPResponse, url: str) -> None:
     """Turn a non-200 answer into the right error: retry, not found, or a final failure."""
     status = response.status
     if status in (404, 410):
-        raise ModelNotFound(f"Model file not found at {url} (HTTP {status})", url=url)
+        raise ModelNotFound(
+            f"Model file not found at {url} (HTTP {status})", model_name=None, url=url
+        )
     if status in RETRY_STATUSES:
         raise _Retryable(f"HTTP {status}", parse_retry_after(response.headers.get("Retry-After")))
     if status in (401, 403):
