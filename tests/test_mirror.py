@@ -15,6 +15,7 @@ import pytest
 
 from model_fetch import (
     Downloader,
+    MirrorConfig,
     OfflineModeError,
     Progress,
     StoreUnavailable,
@@ -173,7 +174,7 @@ def test_poisoned_mirror_is_checked_against_the_request_digest(
     bad = payload(len(SMALL), seed=99)
     server.add_file("/bad/model.bin", bad)
     server.add_file("/model.bin", SMALL)
-    with Downloader(store=tmp_path / "bad", mirror=mirror, mirror_read_only=True) as dl:
+    with Downloader(store=tmp_path / "bad", mirror=MirrorConfig(mirror, read_only=True)) as dl:
         dl.download("fleet/model", "v1", download_url=server.url("/bad/model.bin"))
     pushed = subprocess.run(
         [
@@ -213,7 +214,7 @@ def test_unreachable_mirror_warns_or_fails_when_required(
     with (
         caplog.at_level(logging.WARNING),
         Downloader(
-            store=tmp_path / "a", mirror="s3://mf-dead/mirror", mirror_storage_options=dead
+            store=tmp_path / "a", mirror=MirrorConfig("s3://mf-dead/mirror", storage_options=dead)
         ) as dl,
     ):
         assert not dl.download("m", "v1", download_url=url).reused
@@ -221,9 +222,7 @@ def test_unreachable_mirror_warns_or_fails_when_required(
     with (
         Downloader(
             store=tmp_path / "b",
-            mirror="s3://mf-dead/mirror",
-            mirror_storage_options=dead,
-            mirror_required=True,
+            mirror=MirrorConfig("s3://mf-dead/mirror", storage_options=dead, required=True),
         ) as dl,
         pytest.raises(StoreUnavailable),
     ):
@@ -260,7 +259,7 @@ def test_read_only_and_private_downloads_are_not_published(
     mirror = f"s3://{bucket}/mirror"
     server.add_file("/model.bin", SMALL)
     fs = s3.filesystem()
-    with Downloader(store=tmp_path / "a", mirror=mirror, mirror_read_only=True) as dl:
+    with Downloader(store=tmp_path / "a", mirror=MirrorConfig(mirror, read_only=True)) as dl:
         job = dl.submit("ro", "v1", download_url=server.url("/model.bin"))
         job.result(timeout=60)
         assert job.progress.to_dict()["bytes_from"] == "origin", "the REST progress object"
@@ -268,7 +267,7 @@ def test_read_only_and_private_downloads_are_not_published(
     with Downloader(store=tmp_path / "b", mirror=mirror) as dl:
         dl.download("private", "v1", download_url=private)
     assert fs.find(f"{bucket}/mirror/models") == []  # type: ignore[attr-defined]
-    with Downloader(store=tmp_path / "c", mirror=mirror, mirror_publish_private=True) as dl:
+    with Downloader(store=tmp_path / "c", mirror=MirrorConfig(mirror, publish_private=True)) as dl:
         dl.download("private", "v1", download_url=private)
     published = fs.find(f"{bucket}/mirror/models")  # type: ignore[attr-defined]
     assert any(p.endswith("install.json") for p in published)

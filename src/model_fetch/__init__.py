@@ -25,6 +25,7 @@ from model_fetch.exceptions import (
 
 if typing.TYPE_CHECKING:  # the names below load on first use, so `import model_fetch` stays light
     from model_fetch._clock import Clock, SystemClock
+    from model_fetch._config import MirrorConfig
     from model_fetch._downloader import Downloader
     from model_fetch._jobs import DownloadJob
     from model_fetch._models import (
@@ -48,6 +49,7 @@ if typing.TYPE_CHECKING:  # the names below load on first use, so `import model_
 _LAZY: dict[str, str] = {
     "Clock": "model_fetch._clock",
     "SystemClock": "model_fetch._clock",
+    "MirrorConfig": "model_fetch._config",
     "Downloader": "model_fetch._downloader",
     "DownloadJob": "model_fetch._jobs",
     **dict.fromkeys(
@@ -112,6 +114,7 @@ __all__ = [
     "InstalledModel",
     "InsufficientStorage",
     "InvalidRequest",
+    "MirrorConfig",
     "ModelExists",
     "ModelFetchError",
     "ModelInfo",

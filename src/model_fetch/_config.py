@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import re
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import attrs
 
@@ -18,7 +18,7 @@ from model_fetch.exceptions import InvalidRequest
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
-__all__ = ["ENVIRONMENT_VARIABLES", "Settings", "parse_size"]
+__all__ = ["ENVIRONMENT_VARIABLES", "MirrorConfig", "Settings", "parse_size"]
 
 #: Every environment variable model_fetch reads, with its default and meaning (docs render this).
 ENVIRONMENT_VARIABLES: Final[dict[str, tuple[str, str]]] = {
@@ -164,6 +164,28 @@ def default_home() -> str:
     import platformdirs  # noqa: PLC0415 - only needed when no root is configured
 
     return platformdirs.user_cache_dir("model_fetch", appauthor=False)
+
+
+@attrs.frozen
+class MirrorConfig:
+    """A fleet mirror and how to use it (``Downloader(mirror=...)``; see docs/mirror.md).
+
+    Attributes:
+        url: The mirror's root, an fsspec URL such as ``s3://bucket/mirror``; None reads
+            ``MODEL_FETCH_MIRROR`` (and without it there is no mirror).
+        storage_options: Options for the mirror's fsspec filesystem (credentials, endpoint).
+        required: An unreachable mirror fails the download (StoreUnavailable) instead of a
+            warning and the origin (``--mirror-required``).
+        read_only: Use the mirror without ever writing to it (``--mirror-read-only``).
+        publish_private: Also publish downloads that needed credentials: a gated Hugging Face
+            repository, a URL with userinfo, a netrc host (``--mirror-publish-private``).
+    """
+
+    url: str | None = None
+    storage_options: dict[str, Any] | None = attrs.field(default=None, kw_only=True)
+    required: bool = attrs.field(default=False, kw_only=True)
+    read_only: bool = attrs.field(default=False, kw_only=True)
+    publish_private: bool = attrs.field(default=False, kw_only=True)
 
 
 @attrs.frozen(kw_only=True)

@@ -14,24 +14,37 @@ import secrets
 import threading
 import time
 from collections import OrderedDict
-from typing import TYPE_CHECKING, Any, Final, Literal
+from typing import TYPE_CHECKING, Any, Final, Literal, Protocol
+
+import attrs
 
 from model_fetch._cancel import CancelEvent, check_cancelled
 from model_fetch._log import get_logger, redact_url
-from model_fetch._models import MIB, JobFailed, JobProgress, Progress, iso_timestamp
+from model_fetch._models import (
+    MIB,
+    JobEntry,
+    JobFailed,
+    JobProgress,
+    Progress,
+    dedupe_key,
+    iso_timestamp,
+)
 from model_fetch.exceptions import (
     DownloadCancelled,
     DownloadFailed,
     DownloadInProgress,
+    InvalidRequest,
     ModelFetchError,
 )
 
 if TYPE_CHECKING:
-    from model_fetch._downloader import Downloader
+    from collections.abc import Callable
+    from concurrent.futures import ThreadPoolExecutor
+
     from model_fetch._models import DownloadRequest, InstallResult, Plan
     from model_fetch.transfer import UrlPolicy
 
-__all__ = ["DownloadJob", "JobManager", "JobStatus"]
+__all__ = ["DownloadJob", "JobManager", "JobStatus", "RunPipeline"]
 
 log = get_logger(__name__)
 
@@ -45,25 +58,29 @@ _STOPPING_WAIT: Final = 10.0
 KEEP_SECONDS: Final = 3600.0
 
 
+class RunPipeline(Protocol):
+    """What a job runs: the whole pipeline for one request (:meth:`Downloader.run`'s shape)."""
+
+    def __call__(
+        self,
+        request: DownloadRequest,
+        *,
+        progress: Callable[[Progress], None] | None = ...,
+        cancel: threading.Event | None = ...,
+        on_plan: Callable[[Plan], None] | None = ...,
+        url_policy: UrlPolicy | None = ...,
+    ) -> InstallResult:
+        """Run the request to its result, reporting progress and the plan, stopping on cancel."""
+        ...
+
+
 def _new_id() -> str:
     return "dwnld_" + secrets.token_hex(8)
 
 
 def _request_key(request: DownloadRequest) -> tuple[Any, ...]:
-    """Everything that changes which bytes end up installed (metadata and timing do not)."""
-    options = request.options
-    return (
-        request.model_name,
-        request.version,
-        request.effective_source,
-        request.download_url,
-        str(request.checksum) if request.checksum else None,
-        request.force_download,
-        options.verify_ssl,
-        options.extract_after_download,
-        options.allow_patterns,
-        options.ignore_patterns,
-    )
+    """Every field that can change a job's outcome, derived from the request's attrs fields."""
+    return dedupe_key(request)
 
 
 class _Work:
@@ -91,8 +108,8 @@ class _Work:
             if snapshot.downloaded_bytes >= self.progress.downloaded_bytes:
                 self.progress = snapshot
             else:
-                self.progress = Progress(
-                    **{**_fields(snapshot), "downloaded_bytes": self.progress.downloaded_bytes},
+                self.progress = attrs.evolve(
+                    snapshot, downloaded_bytes=self.progress.downloaded_bytes
                 )
             self.running = True
 
@@ -101,20 +118,6 @@ class _Work:
             self.plan = plan
             self.running = True
         self.plan_known.set()
-
-
-def _fields(progress: Progress) -> dict[str, Any]:
-    return {
-        "percentage": progress.percentage,
-        "downloaded_mb": progress.downloaded_mb,
-        "total_mb": progress.total_mb,
-        "speed_mbps": progress.speed_mbps,
-        "eta_seconds": progress.eta_seconds,
-        "current_stage": progress.current_stage,
-        "downloaded_bytes": progress.downloaded_bytes,
-        "total_bytes": progress.total_bytes,
-        "bytes_from": progress.bytes_from,
-    }
 
 
 class DownloadJob:
@@ -277,28 +280,41 @@ class DownloadJob:
             queued=status == "started",
         ).to_dict()
 
+    def listing_entry(self) -> JobEntry:
+        """This job's entry in ``GET /models`` and ``model-fetch list --json``."""
+        error = self.error if self.done else None
+        return JobEntry(
+            name=self.request.model_name,
+            version=self.request.version,
+            status="failed" if self.done else "loading",
+            download_id=self.download_id,
+            error=None if error is None else str(error),
+        )
+
     def created_iso(self) -> str:
         """When the job was submitted, as the contract writes timestamps."""
         return iso_timestamp(self.created_at)
 
 
 class JobManager:
-    """Runs jobs for one :class:`Downloader` in a bounded pool and keeps their state.
+    """Runs the pipeline for submitted requests in a bounded pool and keeps the jobs' state.
 
     Args:
-        downloader: The downloader whose pipeline the jobs run.
+        run: The pipeline each job runs (a downloader passes its :meth:`Downloader.run`).
         max_concurrent_downloads: Worker threads; further jobs wait in a queue (``started``).
     """
 
-    def __init__(self, downloader: Downloader, max_concurrent_downloads: int) -> None:
-        """Create the manager; threads start with the first job."""
-        from concurrent.futures import ThreadPoolExecutor  # noqa: PLC0415 - keeps import light
+    def __init__(self, run: RunPipeline, max_concurrent_downloads: int) -> None:
+        """Create the manager; the pool and its threads start with the first job.
 
-        self._downloader = downloader
-        self._pool = ThreadPoolExecutor(
-            max_workers=max_concurrent_downloads,
-            thread_name_prefix="model_fetch-job",
-        )
+        Raises:
+            InvalidRequest: ``max_concurrent_downloads`` is not between 1 and 64.
+        """
+        if isinstance(max_concurrent_downloads, bool) or not 1 <= max_concurrent_downloads <= 64:  # noqa: PLR2004
+            raise InvalidRequest("max_concurrent_downloads must be between 1 and 64")
+        self._run_pipeline = run
+        self._workers = max_concurrent_downloads
+        self._pool: ThreadPoolExecutor | None = None
         self._lock = threading.Lock()
         self._active: dict[tuple[Any, ...], _Work] = {}
         self._jobs: OrderedDict[str, DownloadJob] = OrderedDict()
@@ -346,7 +362,13 @@ class JobManager:
                     model_name=request.model_name,
                     version=request.version,
                 )
-        self._pool.submit(self._run, work)
+        with self._lock:
+            if self._pool is None:
+                from concurrent.futures import ThreadPoolExecutor  # noqa: PLC0415 - light import
+
+                self._pool = ThreadPoolExecutor(self._workers, thread_name_prefix="model_fetch-job")
+            pool = self._pool
+        pool.submit(self._run, work)
         return job
 
     def _conflict(self, request: DownloadRequest) -> _Work | None:
@@ -360,7 +382,7 @@ class JobManager:
     def _run(self, work: _Work) -> None:
         try:
             check_cancelled(work.cancel_event)
-            work.result = self._downloader.run(
+            work.result = self._run_pipeline(
                 work.request,
                 progress=work.on_progress,
                 cancel=work.cancel_event,
@@ -420,7 +442,8 @@ class JobManager:
         if cancel:
             for work in pending:
                 work.cancel_event.set()
-        self._pool.shutdown(wait=True, cancel_futures=cancel)
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=cancel)
         for work in pending:
             if not work.done.is_set():  # queued work whose turn never came
                 work.error = DownloadCancelled("Download cancelled")

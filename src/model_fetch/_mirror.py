@@ -20,8 +20,10 @@ from typing import TYPE_CHECKING, Any, Final
 
 import attrs
 
+from model_fetch._config import MirrorConfig
 from model_fetch._log import get_logger, redact_url
 from model_fetch._models import FileRecord, RemoteFile
+from model_fetch._verify import verify_digests
 from model_fetch.exceptions import (
     ChecksumMismatch,
     DownloadCancelled,
@@ -97,6 +99,22 @@ class Mirror:
         self._settings = settings
         self._ready = False
         self._ready_lock = threading.Lock()
+
+    @classmethod
+    def open(cls, config: MirrorConfig | None, settings: Settings) -> Mirror | None:
+        """Open the mirror a :class:`~model_fetch.MirrorConfig` or ``settings.mirror`` names."""
+        config = config or MirrorConfig()
+        url = config.url or settings.mirror
+        if not url:
+            return None
+        return cls(
+            url,
+            settings,
+            config.storage_options,
+            required=config.required,
+            read_only=config.read_only,
+            publish_private=config.publish_private,
+        )
 
     def __repr__(self) -> str:
         """Show the URL."""
@@ -410,10 +428,8 @@ def _check(remote: RemoteFile, entry: FileRecord, outcome: FetchOutcome) -> File
             f"{remote.path}: the mirror's bytes (sha256:{digests['sha256']}, {size} bytes) do not "
             f"match its record (sha256:{entry.sha256}, {entry.size} bytes)"
         )
-    from model_fetch._downloader import verify_outcome  # noqa: PLC0415 - avoids an import cycle
-
     try:
-        verify_outcome(remote, outcome)
+        verify_digests(remote, sha256=digests["sha256"], digests=digests)
     except ChecksumMismatch as exc:
         raise _Corrupt(f"{remote.path}: {exc}") from exc
     return FileRecord(path=remote.path, size=size, sha256=digests["sha256"])

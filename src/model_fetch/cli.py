@@ -432,18 +432,27 @@ def _download(downloader: Downloader, args: argparse.Namespace) -> int:
 
 
 def _list(downloader: Downloader, args: argparse.Namespace) -> int:
-    models = downloader.list_models()
+    from model_fetch._models import InstalledModel  # noqa: PLC0415 - fast --help
+
+    entries = downloader.models_and_jobs()
     if args.json:
-        _print_json(ModelListing(models=tuple(models)).to_dict())
+        bodies = tuple(
+            entry if isinstance(entry, InstalledModel) else entry.listing_entry()
+            for entry in entries
+        )
+        _print_json(ModelListing(models=bodies).to_dict())
         return 0
-    if not models:
+    if not entries:
         print("No models installed.")
         return 0
     rows = [("NAME", "VERSION", "SIZE (MB)", "SOURCE", "INSTALLED")]
-    rows += [
-        (m.name, m.version, f"{m.size_bytes / 2**20:.1f}", m.source, iso_timestamp(m.installed_at))
-        for m in models
-    ]
+    for m in entries:
+        if isinstance(m, InstalledModel):
+            size, installed = f"{m.size_bytes / 2**20:.1f}", iso_timestamp(m.installed_at)
+            rows.append((m.name, m.version, size, m.source, installed))
+        else:  # a download of this process in flight, or one that failed
+            status = m.listing_entry().status
+            rows.append((m.request.model_name, m.request.version, "-", "-", status))
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     for row in rows:
         print(
@@ -655,16 +664,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
     try:
+        from model_fetch._config import MirrorConfig  # noqa: PLC0415 - fast --help
         from model_fetch._downloader import Downloader  # noqa: PLC0415 - fast --help
 
         concurrency = getattr(args, "max_concurrent_downloads", 4)
+        mirror = MirrorConfig(
+            args.mirror,
+            required=args.mirror_required,
+            read_only=args.mirror_read_only,
+            publish_private=args.mirror_publish_private,
+        )
         with Downloader(
-            store=args.store,
-            max_concurrent_downloads=concurrency,
-            mirror=args.mirror,
-            mirror_required=args.mirror_required,
-            mirror_read_only=args.mirror_read_only,
-            mirror_publish_private=args.mirror_publish_private,
+            store=args.store, max_concurrent_downloads=concurrency, mirror=mirror
         ) as downloader:
             return _COMMANDS[args.command](downloader, args)
     except ModelFetchError as exc:

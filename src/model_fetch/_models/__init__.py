@@ -27,11 +27,13 @@ from model_fetch._models._bodies import (
 )
 from model_fetch._models._plan import Plan, RemoteFile
 from model_fetch._models._request import (
+    DEDUPE,
     DEFAULT_CONNECTIONS,
     DEFAULT_PARALLEL_MIN_SIZE,
     DownloadOptions,
     DownloadRequest,
     IfExists,
+    dedupe_key,
 )
 from model_fetch._models._results import (
     CachedModel,
@@ -46,6 +48,7 @@ from model_fetch._models._results import (
 from model_fetch._models._snapshot import Progress, Stage
 
 __all__ = [
+    "DEDUPE",
     "DEFAULT_CONNECTIONS",
     "DEFAULT_PARALLEL_MIN_SIZE",
     "MIB",
@@ -74,6 +77,7 @@ __all__ = [
     "SourceListing",
     "Stage",
     "VerifyResult",
+    "dedupe_key",
     "iso_timestamp",
     "parse_timestamp",
     "to_mb",

@@ -19,20 +19,44 @@ from model_fetch.checksums import Checksum, parse_checksum
 from model_fetch.exceptions import InvalidRequest
 
 if TYPE_CHECKING:
+    from attrs import AttrsInstance
+
     from model_fetch._contract import Wire
 
 __all__ = [
+    "DEDUPE",
     "DEFAULT_CONNECTIONS",
     "DEFAULT_PARALLEL_MIN_SIZE",
     "DownloadOptions",
     "DownloadRequest",
     "IfExists",
+    "dedupe_key",
 ]
 
 DEFAULT_CONNECTIONS: Final = 1
 #: Files at least this large may be split over ``connections`` (64 MiB).
 DEFAULT_PARALLEL_MIN_SIZE: Final = 64 * 1024 * 1024
 IfExists = Literal["reuse", "error"]
+
+#: Field metadata key of the dedupe rule: ``metadata={DEDUPE: False}`` marks a field that cannot
+#: change a job's outcome (which bytes are installed, how, and whether the download fails), so
+#: requests differing only there share one job. Every other field is part of :func:`dedupe_key`.
+DEDUPE: Final = "dedupe"
+
+
+def dedupe_key(value: AttrsInstance) -> tuple[Any, ...]:
+    """The fields of an attrs value that change a job's outcome, nested values included.
+
+    Derived from the fields themselves, so a new field joins the key unless it is marked
+    ``metadata={"dedupe": False}``.
+    """
+    return tuple(
+        (field.name, dedupe_key(item) if attrs.has(type(item)) else item)
+        for field in attrs.fields(type(value))
+        if field.metadata.get(DEDUPE, True)
+        for item in (getattr(value, field.name),)
+    )
+
 
 #: The caps. They bound what one request may hold on to (a worker, memory, a connection) and
 #: are the same for every caller; see docs/decisions.md ("One table of option caps").
@@ -141,8 +165,11 @@ class DownloadOptions:
             load TorchScript archives with ``torch.jit.load``, which runs their code.
     """
 
+    # Progress granularity and a floor on the read buffer: timing, not outcome.
     chunk_size: int = attrs.field(
-        default=8192, validator=_integer, metadata=wire(ge=1, le=_MAX_CHUNK_SIZE)
+        default=8192,
+        validator=_integer,
+        metadata={**wire(ge=1, le=_MAX_CHUNK_SIZE), DEDUPE: False},
     )
     timeout: float = attrs.field(
         default=300, validator=_number, metadata=wire(gt=0, le=_MAX_TIMEOUT)
@@ -249,12 +276,16 @@ class DownloadRequest:
     source: str = "default"
     checksum: Checksum | None = attrs.field(default=None, converter=parse_checksum)
     force_download: bool = False
-    if_exists: IfExists = attrs.field(default="reuse", metadata=wire(rest=False))
+    # Judged at submission (an installed version is refused up front); while a job is in flight
+    # the version is not installed, so "reuse" and "error" submissions get the same outcome.
+    if_exists: IfExists = attrs.field(default="reuse", metadata={**wire(rest=False), DEDUPE: False})
     options: DownloadOptions = attrs.field(
         factory=DownloadOptions,
         converter=_to_options,
     )
-    metadata: dict[str, Any] = attrs.field(factory=dict, validator=_validate_metadata)
+    metadata: dict[str, Any] = attrs.field(
+        factory=dict, validator=_validate_metadata, metadata={DEDUPE: False}
+    )
 
     def __attrs_post_init__(self) -> None:
         """Check the fields that have no converter."""

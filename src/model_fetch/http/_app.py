@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 
 # FastAPI reads these annotations at run time (the event routes' item and dependency types).
 from collections.abc import AsyncIterator  # noqa: TC003
@@ -35,9 +34,8 @@ from model_fetch._models import (
     ModelListing,
     SourceListing,
 )
-from model_fetch._paths import NAME_PATTERN, VERSION_PATTERN, validate_name
+from model_fetch._paths import NAME_PATTERN, VERSION_PATTERN
 from model_fetch.exceptions import (
-    DownloadInProgress,
     InvalidRequest,
     ModelFetchError,
 )
@@ -65,7 +63,6 @@ from model_fetch.http._settings import ServerSettings
 
 if TYPE_CHECKING:
     from model_fetch._downloader import Downloader
-    from model_fetch._models import RemovalResult
 
 __all__ = ["create_app"]
 
@@ -80,9 +77,6 @@ WaitSeconds = Annotated[
 
 ModelNameParam = Annotated[str, Path(max_length=200, pattern=NAME_PATTERN)]
 VersionParam = Annotated[str, Query(min_length=1, max_length=200, pattern=VERSION_PATTERN)]
-
-#: How long a forced removal waits for cancelled downloads to stop.
-_CANCEL_WAIT: Final = 30.0
 
 
 def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
@@ -133,17 +127,6 @@ def _to_request(body: DownloadBody, settings: ServerSettings) -> DownloadRequest
         if_exists="error",
         options=DownloadOptions.from_mapping(options),
         metadata=metadata,
-    )
-
-
-def _job_entry(job: DownloadJob) -> JobEntry:
-    error = job.error if job.done else None
-    return JobEntry(
-        name=job.request.model_name,
-        version=job.request.version,
-        status="failed" if job.done else "loading",
-        download_id=job.download_id,
-        error=None if error is None else str(error),
     )
 
 
@@ -372,7 +355,7 @@ def _model_routes(downloader: Downloader) -> APIRouter:
         body: Annotated[RemoveBody | None, Body()] = None,
     ) -> JSONResponse:
         forced = force or (body is not None and body.force)
-        return JSONResponse(_remove(downloader, model_name, version, forced=forced).to_dict())
+        return JSONResponse(downloader.remove(model_name, version, force=forced).to_dict())
 
     @router.get(
         "/cache-info",
@@ -402,38 +385,10 @@ def _model_routes(downloader: Downloader) -> APIRouter:
 
 def _model_entries(downloader: Downloader) -> list[InstalledModel | JobEntry]:
     """Installed versions, then downloads in flight (loading) and recent failures (failed)."""
-    entries: list[InstalledModel | JobEntry] = list(downloader.list_models())
-    installed = {(entry.name, entry.version) for entry in entries}
-    shown = [
-        job
-        for job in downloader.jobs.jobs()
-        if not job.done
-        or (
-            job.status == "failed"
-            and (job.request.model_name, job.request.version) not in installed
-        )
+    return [
+        entry if isinstance(entry, InstalledModel) else entry.listing_entry()
+        for entry in downloader.models_and_jobs()
     ]
-    return entries + [_job_entry(job) for job in shown]
-
-
-def _remove(
-    downloader: Downloader, model_name: str, version: str, *, forced: bool
-) -> RemovalResult:
-    """Remove, refusing (409) or first cancelling (force) downloads of the model in flight."""
-    name = validate_name(model_name)
-    in_flight = downloader.jobs.active_for(name, None if version == "all" else version)
-    if in_flight and not forced:
-        raise DownloadInProgress(
-            f"A download of model '{name}' is in progress; pass force=true to cancel it first",
-            model_name=name,
-            version=None if version == "all" else version,
-        )
-    for job in in_flight:
-        job.cancel()
-    deadline = time.monotonic() + _CANCEL_WAIT
-    for job in in_flight:
-        job.wait(max(0.0, deadline - time.monotonic()))
-    return downloader.remove(name, version)
 
 
 def _refine_openapi(app: FastAPI, settings: ServerSettings) -> None:

@@ -1,5 +1,6 @@
 """Turning downloaded files into an installed model: safe extraction and readiness checks."""
 
+from model_fetch.install._step import InstallOutcome, install_step
 from model_fetch.install.checks import (
     Readiness,
     Verifier,
@@ -27,6 +28,7 @@ __all__ = [
     "MODEL_SUFFIXES",
     "ExtractLimits",
     "ExtractedFile",
+    "InstallOutcome",
     "Readiness",
     "UnsafeArchive",
     "Verifier",
@@ -38,4 +40,5 @@ __all__ = [
     "check_torch",
     "detect_format",
     "extract",
+    "install_step",
 ]

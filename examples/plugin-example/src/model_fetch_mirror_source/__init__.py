@@ -56,12 +56,16 @@ class MirrorSource:
         if version == "latest":
             latest = self._read_text(f"{base}/{name}/LATEST", timeout)
             if latest is None:
-                raise ModelNotFound(f"Model '{name}' not found in repository")
+                raise ModelNotFound(f"Model '{name}' not found in repository", model_name=name)
             version = latest.strip()
         url = f"{base}/{name}/{version}.bin"
         sidecar = self._read_text(f"{url}.sha256", timeout)
         if sidecar is None:
-            raise ModelNotFound(f"Model '{name}' version '{version}' not found in repository")
+            raise ModelNotFound(
+                f"Model '{name}' version '{version}' not found in repository",
+                model_name=name,
+                version=version,
+            )
         digest = sidecar.split()[0] if sidecar.split() else ""
         return Plan(
             files=[RemoteFile(url=url, path=f"{name.split('/')[-1]}.bin", checksums=digest)],

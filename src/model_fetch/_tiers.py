@@ -1,0 +1,224 @@
+"""The fetch step's tiers: where a plan's bytes come from, tried in order.
+
+A tier stages every file of the plan, verified against the plan's digests, or answers None to
+let the next tier try: the fleet mirror first (when one is configured), then the origin, which
+always answers or raises. The node's own store comes before both: the preflight reuses an
+installed version, so the fetch step runs only when the store cannot answer.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING, Protocol
+
+import attrs
+
+from model_fetch._models import FileRecord
+from model_fetch._verify import verify_outcome
+from model_fetch.exceptions import DownloadCancelled, ModelNotFound
+
+if TYPE_CHECKING:
+    import threading
+    from collections.abc import Callable
+
+    from model_fetch._mirror import Mirror
+    from model_fetch._models import DownloadRequest, Plan, RemoteFile
+    from model_fetch._progress import ProgressTracker
+    from model_fetch.storage import Store
+    from model_fetch.transfer import HttpClient, Transfer, UrlPolicy
+
+__all__ = ["Attempt", "MirrorTier", "OriginTier", "Tier"]
+
+
+@attrs.define(kw_only=True)
+class Attempt:
+    """One fetch of a plan into a staging directory, shared by the tiers it passes through.
+
+    Attributes:
+        request: The request being served.
+        plan: The selected files, with the digests they must match.
+        staging: The staging directory the files go into.
+        tracker: Progress of this download.
+        cancel: Stops the fetch with DownloadCancelled.
+        policy: The URL policy of an untrusted request (url source only).
+        origin_allowed: False in offline mode: only the mirror may serve.
+        offline_error: What to raise when the origin is needed but not allowed.
+        then: Set by a tier that answered None but must see what a later tier fetched (the
+            mirror publishes it); the pipeline calls it once, before the install step.
+        undo: Set with ``then``; called instead of it when the attempt fails.
+    """
+
+    request: DownloadRequest
+    plan: Plan
+    staging: str
+    tracker: ProgressTracker
+    cancel: threading.Event | None
+    policy: UrlPolicy | None = None
+    origin_allowed: bool = True
+    offline_error: Callable[[], Exception]
+    then: Callable[[list[FileRecord]], None] | None = None
+    undo: Callable[[], None] | None = None
+
+
+class Tier(Protocol):
+    """A place the plan's bytes may come from."""
+
+    def fetch(self, attempt: Attempt) -> list[FileRecord] | None:
+        """Stage and verify every file of ``attempt.plan``, or return None to pass it on."""
+        ...
+
+
+class MirrorTier:
+    """The fleet mirror: copy what it holds, or claim the right to publish the origin's bytes.
+
+    Args:
+        mirror: The mirror.
+        store: This node's store (for staging paths).
+        http: The HTTP client (to tell downloads that send credentials).
+    """
+
+    def __init__(self, mirror: Mirror, store: Store, http: HttpClient) -> None:
+        """Wrap a mirror."""
+        self.mirror = mirror
+        self._store = store
+        self._http = http
+
+    def fetch(self, attempt: Attempt) -> list[FileRecord] | None:
+        """Copy from the mirror; with a claim, publish what the origin tier fetches next."""
+        outcome = self.mirror.obtain(
+            attempt.request.model_name,
+            attempt.plan,
+            attempt.tracker,
+            private=self._needs_credentials(attempt.plan),
+            cancel=attempt.cancel,
+            stage=lambda rel: self._store.staging_file(attempt.staging, rel),
+            may_claim=attempt.origin_allowed,
+        )
+        claim = outcome.claim
+        if outcome.files is None and claim is not None:
+
+            def publish(files: list[FileRecord]) -> None:
+                # The files as the source served them, before archives are unpacked, so every
+                # node can check them against the source's digests.
+                self.mirror.publish(
+                    claim,
+                    attempt.request.model_name,
+                    attempt.plan,
+                    staging=attempt.staging,
+                    files=files,
+                    tracker=attempt.tracker,
+                    cancel=attempt.cancel,
+                )
+
+            attempt.then, attempt.undo = publish, claim.release
+        return outcome.files
+
+    def _needs_credentials(self, plan: Plan) -> bool:
+        """Whether fetching the plan sends credentials (a hub token, userinfo, netrc)."""
+        for remote in plan.files:
+            if any(key.lower() == "authorization" for key in remote.headers):
+                return True
+            if remote.url.startswith(("http://", "https://")) and self._http.has_credentials(
+                remote.url
+            ):
+                return True
+        return False
+
+
+class OriginTier:
+    """The origin: the transfer engine fetches each file where the source said it is.
+
+    Args:
+        store: This node's store (staging, partials, space checks).
+        transfer: The transfer engine.
+        after_mirror: A mirror tier came first (progress then says ``bytes_from: origin``).
+    """
+
+    def __init__(self, store: Store, transfer: Transfer, *, after_mirror: bool) -> None:
+        """Wrap the transfer engine."""
+        self._store = store
+        self._transfer = transfer
+        self._after_mirror = after_mirror
+
+    def fetch(self, attempt: Attempt) -> list[FileRecord]:
+        """Download every file, checking space as sizes become known, verifying each one."""
+        if not attempt.origin_allowed:
+            raise attempt.offline_error()
+        if self._after_mirror:
+            attempt.tracker.bytes_from = "origin"
+            _clear(attempt.staging)  # whatever a failed mirror copy left
+        available = self._store.available()
+        held = [0] * len(attempt.plan.files)
+        return [
+            self._fetch_one(attempt, index, remote, held, available)
+            for index, remote in enumerate(attempt.plan.files)
+        ]
+
+    def _fetch_one(
+        self,
+        attempt: Attempt,
+        index: int,
+        remote: RemoteFile,
+        held: list[int],
+        available: int | None,
+    ) -> FileRecord:
+        store, tracker, plan = self._store, attempt.tracker, attempt.plan
+        dest = store.staging_file(attempt.staging, remote.path)
+
+        def on_size(size: int) -> None:
+            tracker.set_size(index, size)
+            if plan.total_size is None:
+                store.check_space(size + sum(held[:index]))
+
+        def reserve(position: int) -> None:
+            held[index] = position
+            if available is not None and sum(held) > available:
+                store.check_space(sum(held))
+
+        options = attempt.request.options
+        scheme = remote.url.partition("://")[0].lower()
+        partial = (
+            store.partial(attempt.request.model_name, plan.version, remote.path, remote.url)
+            if scheme in {"http", "https"}
+            else None
+        )
+        try:
+            outcome = self._transfer.fetch(
+                remote,
+                dest,
+                options,
+                on_size=on_size,
+                on_position=lambda position: tracker.advance(index, position),
+                reserve=reserve,
+                cancel=attempt.cancel,
+                policy=attempt.policy,
+                partial=partial,
+            )
+        except ModelNotFound as exc:
+            if exc.model_name is not None:
+                raise
+            # The transfer engine knows the URL, not the model: name it for the caller.
+            raise ModelNotFound(
+                exc.message,
+                model_name=attempt.request.model_name,
+                version=plan.version,
+                url=exc.url,
+            ) from exc
+        except DownloadCancelled:
+            # A cancelled download keeps its partial data only when asked to keep temp files.
+            if partial is not None and options.cleanup_temp_files:
+                partial.discard()
+            raise
+        verify_outcome(remote, outcome)
+        return FileRecord(path=remote.path, size=outcome.size, sha256=outcome.sha256)
+
+
+def _clear(directory: str) -> None:
+    """Empty a staging directory, keeping the directory itself."""
+    import shutil  # noqa: PLC0415 - only after a failed mirror copy
+
+    for entry in os.scandir(directory):
+        if entry.is_dir(follow_symlinks=False):
+            shutil.rmtree(entry.path, ignore_errors=True)
+        else:
+            os.unlink(entry.path)
