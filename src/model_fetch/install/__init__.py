@@ -1,7 +1,12 @@
 """Turning downloaded files into an installed model: safe extraction and readiness checks."""
 
+from model_fetch.install._step import InstallOutcome, install_step
 from model_fetch.install.checks import (
+    CheckOptions,
+    FileVerifier,
+    ModelFile,
     Readiness,
+    Verdict,
     Verifier,
     available_verifiers,
     check_file,
@@ -9,6 +14,8 @@ from model_fetch.install.checks import (
     check_safetensors,
     check_torch,
     detect_format,
+    get_verifier,
+    register_verifier,
 )
 from model_fetch.install.extract import (
     ARCHIVE_KINDS,
@@ -25,10 +32,15 @@ __all__ = [
     "ARCHIVE_KINDS",
     "DEFAULT_LIMITS",
     "MODEL_SUFFIXES",
+    "CheckOptions",
     "ExtractLimits",
     "ExtractedFile",
+    "FileVerifier",
+    "InstallOutcome",
+    "ModelFile",
     "Readiness",
     "UnsafeArchive",
+    "Verdict",
     "Verifier",
     "archive_kind",
     "available_verifiers",
@@ -38,4 +50,7 @@ __all__ = [
     "check_torch",
     "detect_format",
     "extract",
+    "get_verifier",
+    "install_step",
+    "register_verifier",
 ]
