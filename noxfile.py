@@ -69,10 +69,12 @@ def docs(session: nox.Session) -> None:
 
 @nox.session
 def lint(session: nox.Session) -> None:
-    """Ruff check and ruff format --check."""
+    """Ruff check, ruff format --check, and the import-linter layer contracts (pyproject.toml)."""
     session.install(*nox.project.dependency_groups(PYPROJECT, "lint"))
+    session.install("--no-deps", "-e", ".")  # import-linter finds the package by importing it
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
+    session.run("lint-imports")
 
 
 @nox.session

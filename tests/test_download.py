@@ -225,6 +225,9 @@ def test_404_is_model_not_found(downloader: Downloader, server: FileServer) -> N
         downloader.download("tiny", "v1", download_url=server.url("/missing.bin"))
     assert caught.value.status_code == 404
     assert len(server.requests) == 1
+    # The transfer engine only knows the URL; the caller learns which model was not found.
+    assert (caught.value.model_name, caught.value.version) == ("tiny", "v1")
+    assert caught.value.url == server.url("/missing.bin")
 
 
 def test_truncated_body_is_never_success(
@@ -301,9 +304,10 @@ def test_file_url_goes_through_fsspec(downloader: Downloader, tmp_path: Path) ->
 
 
 def test_missing_file_url_is_not_found(downloader: Downloader, tmp_path: Path) -> None:
-    """A file:// URL that does not exist raises ModelNotFound."""
-    with pytest.raises(ModelNotFound):
+    """A file:// URL that does not exist raises ModelNotFound naming the model."""
+    with pytest.raises(ModelNotFound) as caught:
         downloader.download("local", "v1", download_url=(tmp_path / "nope.bin").as_uri())
+    assert caught.value.model_name == "local"
 
 
 def test_progress_snapshots(downloader: Downloader, server: FileServer) -> None:

@@ -13,8 +13,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from model_fetch import Downloader, DownloadFailed
+from model_fetch.transfer import PartialFile
 from model_fetch.transfer._parallel import PARALLEL_MIN_SIZE, SEGMENT_SIZE, Coverage
-from model_fetch.transfer._resume import PartialFile
 from support.server import Fault, FileServer
 
 BIG = os.urandom(PARALLEL_MIN_SIZE + 6 * 1024 * 1024)  # 70 MiB: five 16 MiB segments

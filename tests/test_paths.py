@@ -2,12 +2,23 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from model_fetch import Downloader, InvalidRequest
-from model_fetch._paths import escape_segment, validate_name, validate_relpath, validate_version
+from model_fetch._paths import (
+    MAX_ESCAPED,
+    MAX_VERSION,
+    VERSION_PATTERN,
+    escape_segment,
+    validate_name,
+    validate_relpath,
+    validate_version,
+)
+from support.server import FileServer
 
 BAD_NAMES = [
     "..",
@@ -77,6 +88,46 @@ def test_escaping_is_injective(a: str, b: str) -> None:
     """Two different names never share a directory."""
     if a != b:
         assert escape_segment(a) != escape_segment(b)
+
+
+#: Valid versions as the REST schema publishes them, up to the longest, with the characters
+#: that escape to three (so their escaped form runs past a file name's 255 bytes).
+long_versions = st.from_regex(VERSION_PATTERN, fullmatch=True).filter(
+    lambda v: len(v) <= MAX_VERSION
+) | st.text(alphabet="@+,=~", min_size=1, max_size=MAX_VERSION)
+
+
+@given(long_versions, long_versions)
+def test_every_valid_value_escapes_to_a_legal_file_name(a: str, b: str) -> None:
+    """Any valid version, however long, escapes to one short segment, and still injectively."""
+    for value in (a, b):
+        segment = escape_segment(validate_version(value))
+        assert len(segment.encode()) <= MAX_ESCAPED
+        assert "/" not in segment
+        assert not segment.startswith(".")
+    if a != b:
+        assert escape_segment(a) != escape_segment(b)
+
+
+def test_long_escaped_forms_never_meet_short_ones() -> None:
+    """A value whose escaped form is cut never shares a directory with one that is not."""
+    long_value = "@" * 100
+    short = escape_segment("@" * 60)
+    cut = escape_segment(long_value)
+    assert "~" in cut
+    assert "~" not in short
+    assert cut != escape_segment("@" * 99)
+
+
+def test_names_that_escape_long_install(tmp_path: Path, server: FileServer) -> None:
+    """A valid name and version that triple in length when escaped install and read back."""
+    name, version = "@" * 100, "/".join([".a" + "+" * 18] * 9)
+    server.add_file("/m.bin", b"weights")
+    with Downloader(store=tmp_path / "store") as downloader:
+        result = downloader.download(name, version, download_url=server.url("/m.bin"))
+        assert Path(result.file_path).read_bytes() == b"weights"
+        assert [m.name for m in downloader.list_models()] == [name]
+        assert downloader.info(name, version).version == version
 
 
 @given(text)

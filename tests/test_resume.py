@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from model_fetch import Downloader, DownloadFailed
-from model_fetch.transfer._resume import parse_content_range, usable_validator
+from model_fetch.transfer._ranges import parse_content_range, usable_validator
 from support.helpers import payload, sha256
 from support.server import Fault, FileServer
 

@@ -21,7 +21,7 @@ from model_fetch import (
     Progress,
     StoreUnavailable,
 )
-from model_fetch.storage._objects import Lease, LeaseLost
+from model_fetch.storage import Lease, LeaseLost
 from support.helpers import payload, sha256
 from support.s3 import free_port
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 import datetime as dt
 import os
 import threading
-import time
 from typing import TYPE_CHECKING, Any, Self
 
 import attrs
@@ -38,7 +37,6 @@ from model_fetch._progress import ProgressTracker
 from model_fetch.exceptions import (
     ChecksumMismatch,
     DownloadCancelled,
-    DownloadFailed,
     DownloadInProgress,
     InvalidRequest,
     ModelExists,
@@ -54,17 +52,15 @@ from model_fetch.sources import (
     get_source_class,
 )
 from model_fetch.storage import InstallRecord, Store, make_record
-from model_fetch.storage._objects import Lease
 from model_fetch.transfer import FetchOutcome, HttpClient, Transfer
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
     from types import TracebackType
 
-    import filelock
-
     from model_fetch._mirror import Mirror
     from model_fetch._models import CacheInfo
+    from model_fetch.storage import Lease, StoreLock
     from model_fetch.transfer import UrlPolicy
 
 __all__ = ["Downloader"]
@@ -415,7 +411,7 @@ class Downloader:
                 # Installed by someone else while this request waited: that is our result.
                 record, reused = current, True
             else:
-                plan = _select(full, options, keep=current)
+                plan = _select(full, request, options, keep=current)
                 if plan.total_size is not None:
                     self.store.check_space(plan.total_size)
                 policy = url_policy if plan.source == "url" else None
@@ -426,7 +422,7 @@ class Downloader:
                     progress=progress,
                     cancel=cancel,
                     policy=policy,
-                    guard=lock.check if isinstance(lock, Lease) else None,
+                    guard=lock.check,
                 )
                 reused = False
             self._remember_ref(request, full)
@@ -439,30 +435,11 @@ class Downloader:
         name: str,
         version: str,
         cancel: threading.Event | None,
-    ) -> filelock.BaseFileLock | Lease:
+    ) -> StoreLock:
         """Take the (name, version) lock, giving up at the lock timeout or on cancellation."""
-        import filelock  # noqa: PLC0415 - only a download needs it; keeps import light
-
         lock = self.store.lock(name, version)
-        if isinstance(lock, Lease):
-            # StoreUnavailable when it times out: the store is held by a node that keeps renewing.
-            lock.acquire(timeout=self.settings.lock_timeout, cancel=cancel)
-            return lock
-        # The lock waits in real time whatever clock is injected: filelock sleeps for real.
-        deadline = time.monotonic() + self.settings.lock_timeout
-        while True:
-            check_cancelled(cancel)
-            remaining = deadline - time.monotonic()
-            try:
-                lock.acquire(timeout=max(0.0, min(0.25, remaining)))
-            except filelock.Timeout:
-                if time.monotonic() >= deadline:
-                    raise DownloadFailed(
-                        f"Timed out after {self.settings.lock_timeout:g} s waiting for another "
-                        f"download of {name!r} version {version!r}",
-                    ) from None
-                continue
-            return lock
+        lock.acquire(timeout=self.settings.lock_timeout, cancel=cancel)
+        return lock
 
     def _remember_ref(self, request: DownloadRequest, plan: Plan) -> None:
         if plan.version != request.version:
@@ -532,7 +509,7 @@ class Downloader:
             download_url=found.download_url,
             source=found.source,
         )
-        plan = _select(plan, request.options, keep=None)
+        plan = _select(plan, request, request.options, keep=None)
         lock = self._acquire(request.model_name, plan.version, cancel)
         try:
             record = self._fetch_and_commit(
@@ -541,7 +518,7 @@ class Downloader:
                 listing=found.listing or tuple(file.path for file in found.files),
                 progress=progress,
                 cancel=cancel,
-                guard=lock.check if isinstance(lock, Lease) else None,
+                guard=lock.check,
                 origin_allowed=False,
             )
         finally:
@@ -554,7 +531,7 @@ class Downloader:
             f"version {request.version!r} is not installed; unset it to download",
             model_name=request.model_name,
             version=request.version,
-            variable=self.settings.offline_variable,
+            variable=self.settings.offline_variable or "offline",
         )
 
     def _installed(self, name: str, version: str) -> InstallRecord | None:
@@ -741,6 +718,13 @@ class Downloader:
                 policy=policy,
                 partial=partial,
             )
+        except ModelNotFound as exc:
+            if exc.model_name is not None:
+                raise
+            # The transfer engine knows the URL, not the model: name it for the caller.
+            raise ModelNotFound(
+                exc.message, model_name=request.model_name, version=plan.version, url=exc.url
+            ) from exc
         except DownloadCancelled:
             # A cancelled download keeps its partial data only when asked to keep temp files.
             if partial is not None and request.options.cleanup_temp_files:
@@ -863,7 +847,7 @@ class Downloader:
         freed = 0
         for record in targets:
             lock = self.store.lock(record.name, record.version)
-            if not _try_lock(lock):
+            if not lock.try_acquire():
                 raise DownloadInProgress(
                     f"A download of model '{name}' version '{record.version}' is in progress",
                     model_name=name,
@@ -901,7 +885,11 @@ class Downloader:
         info = self.info(name, version)
         record = self.store.read_record(info.name, info.version)
         if record is None:  # removed between the two reads
-            raise ModelNotFound(f"Model '{info.name}' version '{info.version}' is not installed")
+            raise ModelNotFound(
+                f"Model '{info.name}' version '{info.version}' is not installed",
+                model_name=info.name,
+                version=info.version,
+            )
         if not self.store.is_intact(record):
             # A missing object may mean the record switched to a new generation: re-read once.
             record = self.store.read_record(info.name, info.version) or record
@@ -1015,19 +1003,6 @@ def verify_outcome(remote: RemoteFile, outcome: FetchOutcome) -> None:
             )
 
 
-def _try_lock(lock: filelock.BaseFileLock | Lease) -> bool:
-    """Take a lock without waiting; tell whether it was taken."""
-    import filelock  # noqa: PLC0415 - keeps `import model_fetch` light
-
-    if isinstance(lock, Lease):
-        return lock.try_acquire()
-    try:
-        lock.acquire(timeout=0)
-    except filelock.Timeout:
-        return False
-    return True
-
-
 def _clear(directory: str) -> None:
     """Empty a staging directory, keeping the directory itself."""
     import shutil  # noqa: PLC0415 - only after a failed mirror copy
@@ -1059,7 +1034,9 @@ def _covers(
     return bool(wanted) and wanted <= installed
 
 
-def _select(plan: Plan, options: DownloadOptions, keep: InstallRecord | None) -> Plan:
+def _select(
+    plan: Plan, request: DownloadRequest, options: DownloadOptions, keep: InstallRecord | None
+) -> Plan:
     """Apply allow/ignore patterns; files an earlier install of the version holds stay in it."""
     kept = {file.path for file in keep.files} if keep is not None else set()
     chosen = [f for f in plan.files if options.selects(f.path)]
@@ -1067,6 +1044,8 @@ def _select(plan: Plan, options: DownloadOptions, keep: InstallRecord | None) ->
         raise ModelNotFound(
             f"No file of {plan.download_url!r} matches allow_patterns/ignore_patterns "
             f"({len(plan.files)} files available)",
+            model_name=request.model_name,
+            version=plan.version,
         )
     files = [f for f in plan.files if options.selects(f.path) or f.path in kept]
     return attrs.evolve(plan, files=tuple(files))

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, Final, Literal
 
 from model_fetch._cancel import CancelEvent, check_cancelled
 from model_fetch._log import get_logger, redact_url
-from model_fetch._models import MIB, Progress, iso_timestamp
+from model_fetch._models import MIB, JobFailed, JobProgress, Progress, iso_timestamp
 from model_fetch.exceptions import (
     DownloadCancelled,
     DownloadFailed,
@@ -260,41 +260,22 @@ class DownloadJob:
             return self._work.result.to_dict() if self._work.result else {}
         if status in ("failed", "cancelled"):
             error = self.error
-            body: dict[str, Any] = {
-                "status": "failed",
-                "message": "Download cancelled" if status == "cancelled" else str(error),
-                "download_id": self.download_id,
-                "model_name": request.model_name,
-                "version": request.version,
-                "error": "Download cancelled" if status == "cancelled" else str(error),
-            }
-            if status == "cancelled":
-                body["cancelled"] = True
-            elif error is not None:
-                body["status_code"] = error.status_code
-            return body
-        return {
-            "status": "downloading",
-            "message": "Download in progress" if status == "downloading" else "Download queued",
-            "download_id": self.download_id,
-            "model_name": request.model_name,
-            "version": request.version,
-            "progress": self.progress.to_dict(),
-        }
-
-    def started_body(self) -> dict[str, Any]:
-        """The contract's "Download Started" body."""
-        return {
-            "status": "started",
-            "message": "Model download started",
-            "download_id": self.download_id,
-            "model_name": self.request.model_name,
-            "version": self._work.plan.version if self._work.plan else self.request.version,
-            "estimated_size_mb": round(self.estimated_size_bytes / MIB, 1),
-            "estimated_duration_seconds": self.estimated_duration_seconds,
-            "download_url": self.download_url,
-            "progress_endpoint": f"/model-download/{self.download_id}/progress",
-        }
+            cancelled = status == "cancelled"
+            return JobFailed(
+                download_id=self.download_id,
+                model_name=request.model_name,
+                version=request.version,
+                error="Download cancelled" if cancelled else str(error),
+                cancelled=True if cancelled else None,
+                status_code=None if cancelled or error is None else error.status_code,
+            ).to_dict()
+        return JobProgress(
+            download_id=self.download_id,
+            model_name=request.model_name,
+            version=request.version,
+            progress=self.progress,
+            queued=status == "started",
+        ).to_dict()
 
     def created_iso(self) -> str:
         """When the job was submitted, as the contract writes timestamps."""

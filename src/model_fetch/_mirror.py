@@ -15,9 +15,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import os
 import threading
-from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, Final
 
 import attrs
@@ -30,8 +28,8 @@ from model_fetch.exceptions import (
     ModelFetchError,
     StoreUnavailable,
 )
-from model_fetch.storage import InstallRecord, Store, make_record
-from model_fetch.storage._objects import LeaseLost, store_unavailable
+from model_fetch.storage import InstallRecord, LeaseLost, Store, make_record, store_unavailable
+from model_fetch.transfer import FetchOutcome, FsspecRangeReader, RangeFailed, copy_object
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -39,7 +37,7 @@ if TYPE_CHECKING:
     from model_fetch._config import Settings
     from model_fetch._models import Plan
     from model_fetch._progress import ProgressTracker
-    from model_fetch.storage._objects import Lease
+    from model_fetch.storage import Lease
 
 __all__ = ["Mirror", "MirrorOutcome"]
 
@@ -268,8 +266,13 @@ class Mirror:
             dest = stage(remote.path)
             path = f"{self.store.generation_dir(record)}/{remote.path}"
             try:
-                self._read(
-                    path, dest, entry.size, functools.partial(tracker.advance, index), cancel
+                outcome = self._read(
+                    path,
+                    dest,
+                    remote=remote,
+                    size=entry.size,
+                    on_position=functools.partial(tracker.advance, index),
+                    cancel=cancel,
                 )
             except FileNotFoundError:
                 # Replaced since the record was read: re-read it once.
@@ -277,46 +280,40 @@ class Mirror:
                 if again is None or again.generation == record.generation:
                     raise _Corrupt(f"{remote.path} is missing from the mirror") from None
                 return self._copy(again, plan, tracker, cancel, stage)
-            copied.append(_check(remote, entry, dest))
+            copied.append(_check(remote, entry, outcome))
         return copied
 
     def _read(
         self,
         path: str,
         dest: str,
+        *,
+        remote: RemoteFile,
         size: int,
         on_position: Callable[[int], None],
         cancel: threading.Event | None,
-    ) -> None:
-        """Copy one object with parallel ranged reads; memory stays at READERS ranges."""
+    ) -> FetchOutcome:
+        """Copy one object with parallel ranged reads, hashing while copying.
+
+        Memory stays at READERS ranges.
+        """
         fs = self.store.fs
         stored = int(fs.info(path)["size"])
         if stored != size:
             raise _Corrupt(f"{path} holds {stored} bytes, its record says {size}")
-        done = 0
-        lock = threading.Lock()
-        fd = os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_BINARY", 0))
         try:
-
-            def fetch(start: int) -> None:
-                nonlocal done
-                if cancel is not None and cancel.is_set():
-                    raise DownloadCancelled("Download cancelled")
-                end = min(size, start + RANGE_SIZE)
-                data = fs.cat_file(path, start=start, end=end)
-                if len(data) != end - start:
-                    raise _Corrupt(f"{path}: short read at {start}")
-                os.pwrite(fd, data, start)
-                with lock:
-                    done += len(data)
-                    on_position(done)
-
-            with ThreadPoolExecutor(READERS, thread_name_prefix="mirror-read") as pool:
-                for future in [pool.submit(fetch, start) for start in range(0, size, RANGE_SIZE)]:
-                    future.result()
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+            return copy_object(
+                FsspecRangeReader(fs, path, block=RANGE_SIZE),
+                dest,
+                size=size,
+                checksums=remote.checksums,
+                on_position=on_position,
+                cancel=cancel,
+                connections=READERS,
+                segment_size=RANGE_SIZE,
+            )
+        except RangeFailed as exc:
+            raise _Corrupt(exc.reason) from exc
 
     # -- publishing ---------------------------------------------------------------------------
     def publish(
@@ -405,20 +402,9 @@ def _covers(record: InstallRecord, plan: Plan) -> bool:
     return all(remote.path in held for remote in plan.files)
 
 
-def _check(remote: RemoteFile, entry: FileRecord, dest: str) -> FileRecord:
-    """Hash a copied file; compare it with the mirror record and with the source's digests."""
-    from model_fetch.transfer._engine import FetchOutcome  # noqa: PLC0415
-
-    hashers: dict[str, Any] = {"sha256": hashlib.sha256()}
-    for checksum in remote.checksums:
-        hashers.setdefault(checksum.algorithm, checksum.hasher(entry.size))
-    size = 0
-    with open(dest, "rb") as handle:
-        while chunk := handle.read(1 << 20):
-            size += len(chunk)
-            for hasher in hashers.values():
-                hasher.update(chunk)
-    digests = {algorithm: hasher.hexdigest() for algorithm, hasher in hashers.items()}
+def _check(remote: RemoteFile, entry: FileRecord, outcome: FetchOutcome) -> FileRecord:
+    """Compare a copied file's digests with the mirror record and with the source's digests."""
+    size, digests = outcome.size, outcome.digests
     if size != entry.size or digests["sha256"] != entry.sha256:
         raise _Corrupt(
             f"{remote.path}: the mirror's bytes (sha256:{digests['sha256']}, {size} bytes) do not "
@@ -426,7 +412,6 @@ def _check(remote: RemoteFile, entry: FileRecord, dest: str) -> FileRecord:
         )
     from model_fetch._downloader import verify_outcome  # noqa: PLC0415 - avoids an import cycle
 
-    outcome = FetchOutcome(size=size, sha256=digests["sha256"], digests=digests, attempts=1)
     try:
         verify_outcome(remote, outcome)
     except ChecksumMismatch as exc:

@@ -7,6 +7,7 @@ type checker tells validated from raw text.
 
 from __future__ import annotations
 
+import hashlib
 import re
 import unicodedata
 from typing import Final, NewType
@@ -36,6 +37,9 @@ MAX_NAME = 200
 MAX_VERSION = 200
 MAX_RELPATH = 1024
 MAX_DEPTH = 32
+#: The longest escaped segment: a file name may have 255 bytes, and the store adds at most
+#: a suffix of five (``.json``) to one.
+MAX_ESCAPED: Final = 250
 
 #: The characters of a name or version segment. Names and versions are identifiers: no spaces,
 #: no separators but "/", nothing a shell, a URL or a filesystem treats specially.
@@ -163,18 +167,29 @@ def escape_segment(value: str) -> str:
     reversible, so two different inputs never share a directory, and a ``/`` can never nest one
     directory inside another. A leading ``.`` is escaped too, so no segment is hidden or special.
 
+    Escaping can triple a value's length, past the 255 bytes a file name may have. An escaped
+    form longer than :data:`MAX_ESCAPED` keeps its first characters and ends in ``~`` and the
+    sha256 of the value: ``~`` never appears in a short form (it is escaped to ``%7E``), so long
+    and short forms never meet, and two long forms differ wherever their values do.
+
     Args:
         value: A validated name or version.
 
     Returns:
-        A single path segment.
+        A single path segment of at most :data:`MAX_ESCAPED` ASCII characters.
     """
     escaped = quote(value, safe="")
     # quote() keeps "~"; keep the alphabet narrow so case-folding is the only caveat left.
     escaped = escaped.replace("~", "%7E")
     if escaped.startswith("."):
         escaped = "%2E" + escaped[1:]
-    return escaped
+    if len(escaped) <= MAX_ESCAPED:
+        return escaped
+    digest = hashlib.sha256(value.encode()).hexdigest()
+    prefix = escaped[: MAX_ESCAPED - len(digest) - 1]
+    # Never end the readable part inside a %XX escape.
+    cut = prefix.rfind("%", len(prefix) - 2)
+    return f"{prefix[:cut] if cut != -1 else prefix}~{digest}"
 
 
 def model_id(name: str, version: str) -> str:

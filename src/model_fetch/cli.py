@@ -8,13 +8,18 @@ name or an unknown source), 3 not found, 4 already exists (or a download in prog
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import logging
 import os
 import sys
 from typing import TYPE_CHECKING, Any, Final
 
+import attrs
+
 from model_fetch import __version__
+from model_fetch._contract import iso_timestamp, wire_of
+from model_fetch._models import DownloadOptions, ModelListing, PruneReport
 from model_fetch.exceptions import InvalidRequest, ModelFetchError
 
 if TYPE_CHECKING:
@@ -109,25 +114,7 @@ def _add_commands(commands: Any) -> None:
         default="error",
         help="when already installed: fail with exit 4 (default) or reuse it",
     )
-    download.add_argument(
-        "--chunk-size", type=int, metavar="N", help="progress granularity in bytes"
-    )
-    download.add_argument("--timeout", type=float, metavar="S", help="connect/read/stall timeout")
-    download.add_argument(
-        "--retries", type=int, metavar="N", help="retries after the first attempt"
-    )
-    download.add_argument(
-        "--connections",
-        type=int,
-        metavar="N",
-        help="parallel connections for a large file (default 1)",
-    )
-    download.add_argument(
-        "--parallel-min-size",
-        type=int,
-        metavar="BYTES",
-        help="split files of at least this size over --connections (default 64 MiB)",
-    )
+    _add_option_flags(download)
     download.add_argument("--no-verify-ssl", action="store_true", help="skip TLS verification")
     download.add_argument("--no-extract", action="store_true", help="do not extract archives")
     download.add_argument(
@@ -189,6 +176,49 @@ def _add_commands(commands: Any) -> None:
 
     cache = commands.add_parser("cache-info", help="show the store's size and contents")
     cache.add_argument("--json", action="store_true", help="print GET /cache-info JSON")
+
+
+#: The download options with a flag of their own: (flag, metavar, help, counts bytes). The
+#: default and the caps in each help text come from DownloadOptions, the one table of them.
+_OPTION_FLAGS: Final[dict[str, tuple[str, str, str, bool]]] = {
+    "chunk_size": ("--chunk-size", "N", "progress granularity in bytes", True),
+    "timeout": ("--timeout", "S", "connect/read/stall timeout in seconds", False),
+    "retry_count": ("--retries", "N", "retries after the first attempt", False),
+    "connections": ("--connections", "N", "parallel connections for a large file", False),
+    "parallel_min_size": (
+        "--parallel-min-size",
+        "BYTES",
+        "split files of at least this size over --connections",
+        True,
+    ),
+}
+_BINARY_UNITS: Final = ("bytes", "KiB", "MiB", "GiB", "TiB", "PiB")
+_KIB: Final = 1024
+
+
+def _amount(value: float, *, in_bytes: bool) -> str:
+    """A number as the help shows it: byte counts in the largest binary unit that is exact."""
+    unit = 0
+    while in_bytes and value >= _KIB and value % _KIB == 0 and unit < len(_BINARY_UNITS) - 1:
+        value, unit = value // _KIB, unit + 1
+    return f"{value:g} {_BINARY_UNITS[unit]}" if in_bytes and unit else f"{value:g}"
+
+
+def _add_option_flags(download: argparse.ArgumentParser) -> None:
+    fields = attrs.fields_dict(attrs.resolve_types(DownloadOptions))
+    for name, (flag, metavar, text, in_bytes) in _OPTION_FLAGS.items():
+        field, rule = fields[name], wire_of(fields[name])
+        low, high = (rule.gt if rule.gt is not None else rule.ge) or 0, rule.le or 0
+        show = functools.partial(_amount, in_bytes=in_bytes)
+        span = f"above {show(low)}, at most" if rule.gt is not None else f"{show(low)} to"
+        default = float(field.default or 0)
+        download.add_argument(
+            flag,
+            dest=name,
+            type=field.type or int,
+            metavar=metavar,
+            help=f"{text} (default {show(default)}; {span} {show(high)})",
+        )
 
 
 def _add_mirror(commands: Any) -> None:
@@ -353,13 +383,7 @@ class _ProgressBar:
 
 
 def _download(downloader: Downloader, args: argparse.Namespace) -> int:
-    given = {
-        "chunk_size": args.chunk_size,
-        "timeout": args.timeout,
-        "retry_count": args.retries,
-        "connections": args.connections,
-        "parallel_min_size": args.parallel_min_size,
-    }
+    given = {name: getattr(args, name) for name in _OPTION_FLAGS}
     options: dict[str, Any] = {key: value for key, value in given.items() if value is not None}
     if args.no_verify_ssl:
         options["verify_ssl"] = False
@@ -410,14 +434,14 @@ def _download(downloader: Downloader, args: argparse.Namespace) -> int:
 def _list(downloader: Downloader, args: argparse.Namespace) -> int:
     models = downloader.list_models()
     if args.json:
-        _print_json({"models": [model.to_dict() for model in models], "total": len(models)})
+        _print_json(ModelListing(models=tuple(models)).to_dict())
         return 0
     if not models:
         print("No models installed.")
         return 0
     rows = [("NAME", "VERSION", "SIZE (MB)", "SOURCE", "INSTALLED")]
     rows += [
-        (m.name, m.version, f"{m.size_bytes / 2**20:.1f}", m.source, m.to_dict()["installed_at"])
+        (m.name, m.version, f"{m.size_bytes / 2**20:.1f}", m.source, iso_timestamp(m.installed_at))
         for m in models
     ]
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
@@ -509,13 +533,8 @@ def _cache_prune(downloader: Downloader, args: argparse.Namespace) -> int:
     count, freed = downloader.prune_partials(older_than)
     objects = downloader.prune_objects(older_than)
     if args.json:
-        _print_json(
-            {
-                "removed_partial_downloads": count,
-                "freed_mb": round(freed / 2**20, 1),
-                **objects,
-            },
-        )
+        report = PruneReport(removed_partial_downloads=count, freed_bytes=freed, **objects)
+        _print_json(report.to_dict())
     else:
         print(f"Removed {count} partial download(s), freed {freed / 2**20:.1f} MB")
         if not downloader.store.local or downloader.mirror is not None:

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
 from model_fetch._log import get_logger
+from model_fetch._models import ModelInfo
 from model_fetch.exceptions import InvalidRequest, ModelNotFound
 from model_fetch.install._torch_probe import MIN_TORCH, version_tuple
 from model_fetch.install.checks import detect_format, is_auxiliary
@@ -30,7 +31,7 @@ from model_fetch.install.checks import detect_format, is_auxiliary
 if TYPE_CHECKING:
     from types import ModuleType
 
-    from model_fetch._models import InstallResult, ModelInfo
+    from model_fetch._models import InstallResult
 
 __all__ = ["WEIGHT_SUFFIXES", "find_weights_file", "load_state_dict"]
 
@@ -69,7 +70,11 @@ def _location(installed: str | os.PathLike[str] | InstallResult | ModelInfo) -> 
         return Path(installed.directory)
     if file_path is not None:
         return file_path
-    raise ModelNotFound("The install record names no file or directory")
+    raise ModelNotFound(
+        "The install record names no file or directory",
+        model_name=installed.name if isinstance(installed, ModelInfo) else installed.model_name,
+        version=installed.version,
+    )
 
 
 def find_weights_file(installed: str | os.PathLike[str] | InstallResult | ModelInfo) -> Path:
@@ -90,7 +95,7 @@ def find_weights_file(installed: str | os.PathLike[str] | InstallResult | ModelI
     if location.is_file():
         return location
     if not location.is_dir():
-        raise ModelNotFound(f"No model at {location}", path=str(location))
+        raise ModelNotFound(f"No model at {location}", model_name=None, path=str(location))
     candidates = sorted(
         path
         for path in location.iterdir()
@@ -98,7 +103,9 @@ def find_weights_file(installed: str | os.PathLike[str] | InstallResult | ModelI
     )
     if not candidates:
         raise ModelNotFound(
-            f"No weights file ({', '.join(WEIGHT_SUFFIXES)}) in {location}", path=str(location)
+            f"No weights file ({', '.join(WEIGHT_SUFFIXES)}) in {location}",
+            model_name=None,
+            path=str(location),
         )
     if len(candidates) > 1:
         names = ", ".join(path.name for path in candidates)

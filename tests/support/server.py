@@ -108,6 +108,9 @@ class Fault:
     #: Answer a Range request with 206 whose ``Content-Range`` claims this start
     #: offset; the body is still the requested bytes (same length).
     bad_content_range_start: int | None = attrs.field(default=None, validator=_non_negative)
+    #: Answer a Range request with a 206 of at most this many bytes, honestly labelled
+    #: (some CDNs cap the size of a range); the client must ask again for the rest.
+    cap_range: int | None = attrs.field(default=None, validator=_non_negative)
     #: Serve this ETag for this one request (simulates the file changing); it
     #: is also the value ``If-Range`` is compared against.
     etag: str | None = None
@@ -425,6 +428,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                 {"Content-Range": f"bytes */{size}"},
             )
         start, end = parsed
+        if fault.cap_range is not None:
+            end = min(end, start + fault.cap_range - 1)
         claimed = start if fault.bad_content_range_start is None else fault.bad_content_range_start
         content_range = f"bytes {claimed}-{claimed + end - start}/{size}"
         return (

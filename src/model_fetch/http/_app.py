@@ -23,7 +23,18 @@ from fastapi.sse import EventSourceResponse, ServerSentEvent
 from model_fetch import __version__
 from model_fetch._jobs import DownloadJob  # noqa: TC001
 from model_fetch._log import get_logger
-from model_fetch._models import DownloadOptions, DownloadRequest
+from model_fetch._models import (
+    DownloadOptions,
+    DownloadRequest,
+    ErrorDetail,
+    Health,
+    InstalledModel,
+    JobCancelled,
+    JobEntry,
+    JobStarted,
+    ModelListing,
+    SourceListing,
+)
 from model_fetch._paths import NAME_PATTERN, VERSION_PATTERN, validate_name
 from model_fetch.exceptions import (
     DownloadInProgress,
@@ -88,7 +99,7 @@ def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
 
 
 def _error_response(status: int, detail: str) -> JSONResponse:
-    return JSONResponse(status_code=status, content={"detail": detail})
+    return JSONResponse(status_code=status, content=ErrorDetail(detail=detail).to_dict())
 
 
 def _validation_message(exc: RequestValidationError) -> str:
@@ -125,16 +136,29 @@ def _to_request(body: DownloadBody, settings: ServerSettings) -> DownloadRequest
     )
 
 
-def _job_entry(job: DownloadJob) -> dict[str, Any]:
-    entry: dict[str, Any] = {
-        "name": job.request.model_name,
-        "version": job.request.version,
-        "status": "loading" if not job.done else "failed",
-        "download_id": job.download_id,
-    }
-    if job.done and job.error is not None:
-        entry["error"] = str(job.error)
-    return entry
+def _job_entry(job: DownloadJob) -> JobEntry:
+    error = job.error if job.done else None
+    return JobEntry(
+        name=job.request.model_name,
+        version=job.request.version,
+        status="failed" if job.done else "loading",
+        download_id=job.download_id,
+        error=None if error is None else str(error),
+    )
+
+
+def _started(job: DownloadJob, progress_endpoint: str) -> JobStarted:
+    """The contract's "Download Started" body of a job still running."""
+    plan = job.plan
+    return JobStarted(
+        download_id=job.download_id,
+        model_name=job.request.model_name,
+        version=plan.version if plan is not None else job.request.version,
+        estimated_size_bytes=job.estimated_size_bytes,
+        estimated_duration_seconds=job.estimated_duration_seconds,
+        download_url=job.download_url,
+        progress_endpoint=progress_endpoint,
+    )
 
 
 def create_app(downloader: Downloader, settings: ServerSettings | None = None) -> FastAPI:
@@ -226,7 +250,8 @@ def _download_routes(downloader: Downloader, settings: ServerSettings) -> APIRou
         error = job.error
         if job.done and error is not None:
             raise error
-        return JSONResponse(job.started_body())
+        endpoint = router.url_path_for("download_progress", download_id=job.download_id)
+        return JSONResponse(_started(job, str(endpoint)).to_dict())
 
     @router.get(
         "/model-download/{download_id}/progress",
@@ -258,9 +283,7 @@ def _download_routes(downloader: Downloader, settings: ServerSettings) -> APIRou
             return _error_response(404, f"Download '{download_id}' not found")
         if not job.cancel():
             return _error_response(409, f"Download '{download_id}' already finished ({job.status})")
-        return JSONResponse(
-            {"status": "cancelled", "message": "Download cancelled", "download_id": download_id},
-        )
+        return JSONResponse(JobCancelled(download_id=download_id).to_dict())
 
     return router
 
@@ -322,8 +345,7 @@ def _model_routes(downloader: Downloader) -> APIRouter:
         responses=_errors(400, 401),
     )
     def models() -> JSONResponse:
-        entries = _model_entries(downloader)
-        return JSONResponse({"models": entries, "total": len(entries)})
+        return JSONResponse(ModelListing(models=tuple(_model_entries(downloader))).to_dict())
 
     @router.get(
         "/model-info/{model_name:path}",
@@ -368,19 +390,20 @@ def _model_routes(downloader: Downloader) -> APIRouter:
         responses=_errors(400, 401),
     )
     def sources() -> JSONResponse:
-        return JSONResponse({"sources": downloader.source_names(), "default": "default"})
+        listing = SourceListing(sources=tuple(downloader.source_names()), default="default")
+        return JSONResponse(listing.to_dict())
 
     @router.get("/health", summary="Liveness", response_model=HealthBody, responses=_errors(400))
     def health() -> JSONResponse:
-        return JSONResponse({"status": "ok", "version": __version__})
+        return JSONResponse(Health(version=__version__).to_dict())
 
     return router
 
 
-def _model_entries(downloader: Downloader) -> list[dict[str, Any]]:
+def _model_entries(downloader: Downloader) -> list[InstalledModel | JobEntry]:
     """Installed versions, then downloads in flight (loading) and recent failures (failed)."""
-    entries = [model.to_dict() for model in downloader.list_models()]
-    installed = {(entry["name"], entry["version"]) for entry in entries}
+    entries: list[InstalledModel | JobEntry] = list(downloader.list_models())
+    installed = {(entry.name, entry.version) for entry in entries}
     shown = [
         job
         for job in downloader.jobs.jobs()
@@ -402,6 +425,8 @@ def _remove(
     if in_flight and not forced:
         raise DownloadInProgress(
             f"A download of model '{name}' is in progress; pass force=true to cancel it first",
+            model_name=name,
+            version=None if version == "all" else version,
         )
     for job in in_flight:
         job.cancel()

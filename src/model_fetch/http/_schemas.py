@@ -1,18 +1,54 @@
 """Request and response bodies of the REST API, as pydantic models (they also make the OpenAPI).
 
-Requests are validated exactly as the contract's tables say, with model_fetch's documented extra
-option keys and caps on everything an untrusted client controls. Integers accept JSON numbers
-with no fractional part (``8192`` and ``8192.0``) but never booleans or strings.
+Every response body and the ``options`` object are generated from the wire bodies of
+``model_fetch._contract`` (:func:`model_for`): their keys, types, requiredness, defaults and caps
+are the values' own, so the OpenAPI document cannot name a key the server does not send, nor
+miss one it does. The option caps are the library's (``DownloadOptions``): a value the library
+refuses is a 400 here, before any work starts.
+
+Only the two request bodies whose rules are the REST API's own are declared here:
+``DownloadBody`` (http(s) URLs only, source names, the metadata cap) and ``RemoveBody``; a test
+keeps ``DownloadBody`` in step with ``DownloadRequest``. Integers accept JSON numbers with no
+fractional part (``8192`` and ``8192.0``) but never booleans or strings.
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Final, Literal
+import functools
+import operator
+from typing import TYPE_CHECKING, Annotated, Any, Final, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, StrictStr
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictStr,
+    create_model,
+)
 
-from model_fetch._paths import NAME_PATTERN, VERSION_PATTERN
+from model_fetch._contract import AnyOf, Key, ListOf, Shape, describe
+from model_fetch._models import (
+    CacheInfo,
+    DownloadOptions,
+    ErrorDetail,
+    Health,
+    InstallResult,
+    JobCancelled,
+    JobFailed,
+    JobProgress,
+    JobStarted,
+    ModelInfo,
+    ModelListing,
+    RemovalResult,
+    SourceListing,
+)
+from model_fetch._paths import MAX_NAME, MAX_VERSION, NAME_PATTERN, VERSION_PATTERN
 from model_fetch.checksums import CHECKSUM_PATTERN
+
+if TYPE_CHECKING:
+    from model_fetch._contract import Wire
 
 #: Source names: the registry accepts any, but plugins and built-ins use this alphabet.
 SOURCE_PATTERN: Final = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
@@ -35,17 +71,13 @@ __all__ = [
     "RemoveBody",
     "SourcesBody",
     "StartedBody",
+    "model_for",
 ]
 
-#: The caps on what a request may ask for; a value beyond one is a 400.
+#: The caps only an untrusted request meets (the options' caps are DownloadOptions'): a body
+#: beyond one is a 400.
 CAPS: Final[dict[str, int]] = {
-    "chunk_size": 16 * 1024 * 1024,
-    "timeout": 3600,
-    "retry_count": 10,
-    "connections": 16,
     "metadata_bytes": 64 * 1024,
-    "patterns": 64,
-    "pattern_length": 256,
     "download_url_length": 4096,
 }
 
@@ -68,33 +100,97 @@ def _json_number(value: Any) -> Any:
 
 JsonInt = Annotated[int, BeforeValidator(_json_int)]
 JsonNumber = Annotated[float, BeforeValidator(_json_number)]
-Pattern = Annotated[StrictStr, Field(min_length=1, max_length=CAPS["pattern_length"])]
+#: A request's strict JSON type for each scalar wire type.
+_STRICT: Final[dict[Any, Any]] = {int: JsonInt, float: JsonNumber, bool: StrictBool, str: StrictStr}
 
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-class OptionsBody(_Strict):
-    """The contract's ``options`` object, plus model_fetch's file patterns."""
+_MODELS: dict[str, type[BaseModel]] = {}
 
-    chunk_size: JsonInt = Field(8192, ge=1, le=CAPS["chunk_size"])
-    timeout: JsonNumber = Field(300, gt=0, le=CAPS["timeout"])
-    retry_count: JsonInt = Field(3, ge=0, le=CAPS["retry_count"])
-    connections: JsonInt = Field(1, ge=1, le=CAPS["connections"])
-    parallel_min_size: JsonInt = Field(64 * 1024 * 1024, ge=1 << 20, le=1 << 50)
-    verify_ssl: StrictBool = True
-    extract_after_download: StrictBool = True
-    cleanup_temp_files: StrictBool = True
-    allow_patterns: list[Pattern] | None = Field(None, min_length=1, max_length=CAPS["patterns"])
-    ignore_patterns: list[Pattern] | None = Field(None, max_length=CAPS["patterns"])
+
+def model_for(cls: type) -> type[BaseModel]:
+    """The pydantic model of a wire body class (generated once, nested bodies included)."""
+    return _model(describe(cls))
+
+
+def _model(shape: Shape) -> type[BaseModel]:
+    known = _MODELS.get(shape.name)
+    if known is not None:
+        return known
+    fields: dict[str, Any] = {key.name: _field(key, request=shape.request) for key in shape.keys}
+    model: type[BaseModel] = create_model(
+        shape.name,
+        __base__=_Strict if shape.request else BaseModel,
+        __doc__=shape.doc,
+        __module__=__name__,
+        **fields,
+    )
+    _MODELS[shape.name] = model
+    return model
+
+
+def _field(key: Key, *, request: bool) -> tuple[Any, Any]:
+    caps: dict[str, Any] = {}
+    if key.rule is not None:
+        caps = {
+            name: value
+            for name, value in (
+                ("ge", key.rule.ge),
+                ("gt", key.rule.gt),
+                ("le", key.rule.le),
+                ("min_length", key.rule.min_items),
+                ("max_length", key.rule.max_items),
+            )
+            if value is not None
+        }
+    annotation = _annotation(key.type, key.rule, request=request)
+    info = Field(**caps) if key.required else Field(key.default, **caps)
+    return annotation, info
+
+
+def _annotation(kind: Any, rule: Wire | None, *, request: bool) -> Any:
+    if isinstance(kind, Shape):
+        return _model(kind)
+    if isinstance(kind, AnyOf):
+        options = [_annotation(option, rule, request=request) for option in kind.options]
+        return functools.reduce(operator.or_, options)
+    if isinstance(kind, ListOf):
+        if request and kind.item is str:
+            longest = rule.item_length if rule is not None else None
+            return list[Annotated[StrictStr, Field(min_length=1, max_length=longest)]]
+        return list[_annotation(kind.item, rule, request=request)]  # type: ignore[misc]
+    return _STRICT.get(kind, kind) if request else kind
+
+
+# Generated from the contract: the names are the schemas' names in the OpenAPI document.
+if TYPE_CHECKING:  # a generated class is no static type; checkers see BaseModel
+    OptionsBody = BaseModel
+else:
+    OptionsBody = model_for(DownloadOptions)
+CompletedBody = model_for(InstallResult)
+StartedBody = model_for(JobStarted)
+ProgressBody = model_for(JobProgress)
+FailedBody = model_for(JobFailed)
+CancelBody = model_for(JobCancelled)
+ModelsBody = model_for(ModelListing)
+ModelInfoBody = model_for(ModelInfo)
+RemovalBody = model_for(RemovalResult)
+CacheInfoBody = model_for(CacheInfo)
+SourcesBody = model_for(SourceListing)
+HealthBody = model_for(Health)
+ErrorBody = model_for(ErrorDetail)
 
 
 class DownloadBody(_Strict):
     """The body of ``POST /model-download``."""
 
-    model_name: StrictStr = Field(min_length=1, max_length=200, pattern=NAME_PATTERN)
-    version: StrictStr = Field("latest", min_length=1, max_length=200, pattern=VERSION_PATTERN)
+    model_name: StrictStr = Field(min_length=1, max_length=MAX_NAME, pattern=NAME_PATTERN)
+    version: StrictStr = Field(
+        "latest", min_length=1, max_length=MAX_VERSION, pattern=VERSION_PATTERN
+    )
     download_url: StrictStr | None = Field(
         None,
         min_length=1,
@@ -113,181 +209,3 @@ class RemoveBody(_Strict):
 
     confirm: Literal[True] = True
     force: StrictBool = False
-
-
-class ErrorBody(BaseModel):
-    """Every error: ``{"detail": "..."}``."""
-
-    detail: str
-
-
-class InstallationBody(BaseModel):
-    """The contract's installation object."""
-
-    status: Literal["success", "failed", "pending"]
-    installed_at: str
-    model_id: str
-    ready_for_inference: bool
-
-
-class CompletedBody(BaseModel):
-    """The contract's "Download Completed" body."""
-
-    status: Literal["completed"]
-    message: str
-    model_name: str
-    version: str
-    file_path: str
-    file_size_mb: float
-    download_duration_seconds: float
-    checksum_verified: bool
-    installation: InstallationBody
-
-
-class StartedBody(BaseModel):
-    """The contract's "Download Started" body."""
-
-    status: Literal["started"]
-    message: str
-    download_id: str
-    model_name: str
-    version: str
-    estimated_size_mb: float
-    estimated_duration_seconds: float
-    download_url: str
-    progress_endpoint: str
-
-
-class ProgressObject(BaseModel):
-    """The contract's progress object."""
-
-    percentage: float
-    downloaded_mb: float
-    total_mb: float
-    speed_mbps: float
-    eta_seconds: float
-    current_stage: Literal["downloading", "verifying", "installing"]
-    bytes_from: Literal["mirror", "origin"] | None = None
-
-
-class ProgressBody(BaseModel):
-    """The contract's "Download in Progress" body."""
-
-    status: Literal["downloading"]
-    message: str
-    download_id: str
-    model_name: str
-    version: str
-    progress: ProgressObject
-
-
-class FailedBody(BaseModel):
-    """A finished download that failed or was cancelled."""
-
-    status: Literal["failed"]
-    message: str
-    download_id: str
-    model_name: str
-    version: str
-    error: str
-    cancelled: bool | None = None
-    status_code: int | None = None
-
-
-class CancelBody(BaseModel):
-    """The answer to ``DELETE /model-download/{download_id}``."""
-
-    status: Literal["cancelled"]
-    message: str
-    download_id: str
-
-
-class ModelEntry(BaseModel):
-    """One entry of ``GET /models``: installed, loading or failed."""
-
-    name: str
-    version: str
-    status: Literal["available", "loading", "failed"]
-    model_id: str | None = None
-    source: str | None = None
-    size_mb: float | None = None
-    installed_at: str | None = None
-    ready_for_inference: bool | None = None
-    download_id: str | None = None
-    error: str | None = None
-
-
-class ModelsBody(BaseModel):
-    """``GET /models``."""
-
-    models: list[ModelEntry]
-    total: int
-
-
-class FileEntry(BaseModel):
-    """One installed file."""
-
-    path: str
-    size: int
-    sha256: str
-
-
-class ModelInfoBody(BaseModel):
-    """``GET /model-info/{model_name}``."""
-
-    name: str
-    version: str
-    versions: list[str]
-    model_id: str
-    source: str
-    download_url: str
-    file_path: str
-    files: list[FileEntry]
-    size_mb: float
-    installed_at: str
-    checksum_verified: bool
-    ready_for_inference: bool
-    readiness: dict[str, Any]
-    metadata: dict[str, Any]
-
-
-class RemovalDetails(BaseModel):
-    """The contract's removal details."""
-
-    files_deleted: bool
-    removed_at: str
-    disk_space_freed_mb: float
-    removed_files: list[str]
-
-
-class RemovalBody(BaseModel):
-    """``DELETE /model-remove/{model_name}``."""
-
-    status: Literal["version_removed", "removed", "completely_removed"]
-    message: str
-    model_name: str
-    version: str
-    removal_details: RemovalDetails
-    remaining_versions: list[str]
-
-
-class CacheInfoBody(BaseModel):
-    """``GET /cache-info``."""
-
-    cache_info: dict[str, Any]
-    model_cache: dict[str, Any]
-    download_cache: dict[str, Any]
-
-
-class SourcesBody(BaseModel):
-    """``GET /sources``: every source name a download may name, and the default one."""
-
-    sources: list[str]
-    default: str
-
-
-class HealthBody(BaseModel):
-    """``GET /health``."""
-
-    status: Literal["ok"]
-    version: str

@@ -1,5 +1,26 @@
-"""The model store on fsspec: layout, atomic commit, install records, locks and space checks."""
+"""The model store on fsspec: layout, atomic commit, install records, locks and space checks.
 
-from model_fetch.storage._store import RECORD_NAME, InstallRecord, Store, make_record
+:class:`Store` is the front; behind it a local backend (rename is the commit, lock files) or an
+object backend (upload, then the record written last with a conditional write; leases). Every
+lock is a :class:`StoreLock`.
+"""
 
-__all__ = ["RECORD_NAME", "InstallRecord", "Store", "make_record"]
+from model_fetch.storage._layout import RECORD_NAME
+from model_fetch.storage._lease import Lease, LeaseLost
+from model_fetch.storage._locks import LocalLock, StoreLock
+from model_fetch.storage._objects import store_unavailable
+from model_fetch.storage._record import RECORD_FORMAT, InstallRecord, make_record
+from model_fetch.storage._store import Store
+
+__all__ = [
+    "RECORD_FORMAT",
+    "RECORD_NAME",
+    "InstallRecord",
+    "Lease",
+    "LeaseLost",
+    "LocalLock",
+    "Store",
+    "StoreLock",
+    "make_record",
+    "store_unavailable",
+]

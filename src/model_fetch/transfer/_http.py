@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 
     from model_fetch.transfer._policy import UrlPolicy
 
-__all__ = ["HttpClient", "origin"]
+__all__ = ["HttpClient", "error_reason", "origin"]
 
 log = get_logger(__name__)
 
@@ -33,6 +33,12 @@ MAX_REDIRECTS: Final = 10
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 # Headers that carry no credential and may follow a redirect to another origin.
 _SAFE_ACROSS_ORIGINS = frozenset({"user-agent", "accept", "accept-encoding", "range", "if-range"})
+
+
+def error_reason(exc: BaseException) -> str:
+    """What a urllib3 error says went wrong (its ``reason`` when it has one)."""
+    reason = getattr(exc, "reason", None)
+    return str(reason or exc)
 
 
 def _split_userinfo(url: str) -> tuple[str, str | None]:

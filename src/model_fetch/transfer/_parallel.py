@@ -1,10 +1,11 @@
 """Parallel ranged download of one large file over several connections.
 
 The file is preallocated and its missing bytes are split into segments that ``connections``
-worker threads take in order; each writes its bytes in place with ``os.pwrite``. Every range
-request carries ``If-Range`` with the validator of the first answer, and a reply is accepted only
-as a ``206`` whose ``Content-Range`` is exactly the range asked for: bytes are never spliced from
-another version of the file.
+worker threads take in order; each writes its bytes in place with ``os.pwrite``. The segments
+come from a :class:`._reader.RangeReader`: over HTTP every request carries ``If-Range`` with the
+validator of the first answer and a reply is accepted only as a ``206`` whose ``Content-Range`` is
+exactly the range asked for, so bytes are never spliced from another version of the file; the
+fleet mirror reads its objects the same way through fsspec (:func:`copy_object`).
 
 - **Hashing** overlaps the transfer: the calling thread hashes the contiguous prefix as it grows,
   reading it back from the page cache, so no second pass over the network is needed.
@@ -19,26 +20,26 @@ another version of the file.
 
 from __future__ import annotations
 
-import bisect
 import os
 import threading
 import time
 from typing import TYPE_CHECKING, Final
 
 import attrs
-import urllib3
 
 from model_fetch._cancel import check_cancelled, on_cancel
 from model_fetch.exceptions import DownloadFailed
 from model_fetch.transfer._flow import BackgroundSync, StallGuard
-from model_fetch.transfer._resume import parse_content_range
+from model_fetch.transfer._outcome import FetchOutcome, new_hashers
+from model_fetch.transfer._ranges import Coverage, RangeFailed, Spans
+from model_fetch.transfer._retry import Retry, Retryable, run_with_retries
 
 if TYPE_CHECKING:
     import hashlib
-    from collections.abc import Callable, Iterable, Mapping
+    from collections.abc import Callable, Iterable
 
-    from model_fetch.transfer._http import HttpClient
-    from model_fetch.transfer._policy import UrlPolicy
+    from model_fetch.checksums import Checksum
+    from model_fetch.transfer._reader import RangeReader
 
 __all__ = [
     "PARALLEL_MIN_SIZE",
@@ -46,6 +47,7 @@ __all__ = [
     "Coverage",
     "RangeFailed",
     "Spans",
+    "copy_object",
     "fetch_ranges",
 ]
 
@@ -59,76 +61,6 @@ MIN_SPLIT: Final = 2 * 1024 * 1024
 SPLIT_AFTER: Final = 1.0
 #: The prefix is synced (and the resume sidecar updated) every this many bytes.
 SYNC_EVERY: Final = 16 * 1024 * 1024
-_READ: Final = 256 * 1024
-
-#: Byte ranges as ``(start, end)`` pairs, end exclusive.
-Spans = tuple[tuple[int, int], ...]
-
-
-class RangeFailed(Exception):
-    """A segment could not be fetched; ``restart`` means ranges cannot be trusted at all."""
-
-    def __init__(self, reason: str, *, restart: bool = False) -> None:
-        """Record why."""
-        super().__init__(reason)
-        self.reason = reason
-        self.restart = restart
-
-
-class Coverage:
-    """The byte ranges of a file that are complete, kept merged and sorted (thread-safe).
-
-    Args:
-        spans: Ranges already complete (from a resumed partial).
-    """
-
-    def __init__(self, spans: Iterable[tuple[int, int]] = ()) -> None:
-        """Start with ``spans``."""
-        self._lock = threading.Lock()
-        self._starts: list[int] = []
-        self._ends: list[int] = []
-        for start, end in spans:
-            self.add(start, end)
-
-    def add(self, start: int, end: int) -> None:
-        """Mark ``[start, end)`` complete."""
-        if end <= start:
-            return
-        with self._lock:
-            first = bisect.bisect_left(self._ends, start)  # first span that ends at or after it
-            last = bisect.bisect_right(self._starts, end)  # spans from first..last-1 touch it
-            if first < last:
-                start = min(start, self._starts[first])
-                end = max(end, self._ends[last - 1])
-            self._starts[first:last] = [start]
-            self._ends[first:last] = [end]
-
-    def prefix(self) -> int:
-        """How many bytes from the start of the file are complete."""
-        with self._lock:
-            return self._ends[0] if self._starts and self._starts[0] == 0 else 0
-
-    def total(self) -> int:
-        """How many bytes are complete in all."""
-        with self._lock:
-            return sum(end - start for start, end in zip(self._starts, self._ends, strict=True))
-
-    def spans(self) -> Spans:
-        """The complete ranges."""
-        with self._lock:
-            return tuple(zip(self._starts, self._ends, strict=True))
-
-    def gaps(self, size: int) -> Spans:
-        """The ranges of ``[0, size)`` that are not complete."""
-        gaps: list[tuple[int, int]] = []
-        position = 0
-        for start, end in self.spans():
-            if start > position:
-                gaps.append((position, min(start, size)))
-            position = max(position, end)
-        if position < size:
-            gaps.append((position, size))
-        return tuple(gaps)
 
 
 @attrs.define
@@ -169,87 +101,74 @@ class _Shared:
 
 @attrs.frozen(kw_only=True)
 class _Transfer:
-    """Everything every range request of one file shares."""
+    """Everything every range of one file shares."""
 
-    http: HttpClient
-    url: str
-    headers: Mapping[str, str]
+    reader: RangeReader
     fd: int
     size: int
-    validator: str
     timeout: float
-    verify: bool
-    policy: UrlPolicy | None
     cancel: threading.Event | None
     on_bytes: Callable[[int], None]
     retries: int
     coverage: Coverage
     shared: _Shared
+    split_slow: bool
 
 
 def fetch_ranges(
     *,
-    http: HttpClient,
-    url: str,
-    headers: Mapping[str, str],
+    reader: RangeReader,
     fd: int,
     size: int,
-    validator: str,
     connections: int,
     timeout: float,
-    verify: bool,
-    policy: UrlPolicy | None,
     cancel: threading.Event | None,
     hashers: list[hashlib._Hash],
     on_bytes: Callable[[int], None],
     retries: int,
     coverage: Coverage,
-    on_durable: Callable[[Spans], None],
+    on_durable: Callable[[Spans], None] | None,
+    segment_size: int = SEGMENT_SIZE,
+    split_slow: bool = True,
 ) -> None:
-    """Fetch the bytes of ``url`` that ``coverage`` lacks into ``fd`` over several connections.
+    """Fetch the bytes of a file that ``coverage`` lacks into ``fd`` over several connections.
 
     Args:
-        http: The HTTP client.
-        url: The file's URL.
-        headers: Headers for every request (Range and If-Range are added).
+        reader: Opens the ranges of the remote file.
         fd: The preallocated file, ``size`` bytes long.
         size: The file's size.
-        validator: The If-Range validator of the first answer.
-        connections: How many requests run at once.
-        timeout: Connect and read timeout of each request.
-        verify: Whether to verify TLS certificates.
-        policy: The URL policy for untrusted requests.
+        connections: How many ranges are read at once.
+        timeout: The stall guard's window (fewer than 1 KiB in it restarts a range).
         cancel: Stops the transfer when set.
         hashers: Fed the whole file in order, the complete ranges from disk included.
         on_bytes: Called with each count of new bytes written.
         retries: Fruitless retries allowed per segment.
         coverage: The ranges already complete; updated as segments complete.
         on_durable: Called with the ranges known to be on disk after each background sync.
+        segment_size: The unit of work a connection takes.
+        split_slow: Whether idle connections take over the second half of slow segments (only
+            worth it for readers whose progress shows within a read).
 
     Raises:
-        RangeFailed: A segment failed after its retries, or the server broke the range rules.
+        RangeFailed: A segment failed after its retries, or the answer broke the range rules.
         DownloadCancelled: ``cancel`` was set.
     """
     segments = [
-        _Segment(start, min(start + SEGMENT_SIZE, end))
+        _Segment(start, min(start + segment_size, end))
         for gap_start, end in coverage.gaps(size)
-        for start in range(gap_start, end, SEGMENT_SIZE)
+        for start in range(gap_start, end, segment_size)
     ]
     job = _Transfer(
-        http=http,
-        url=url,
-        headers=headers,
+        reader=reader,
         fd=fd,
         size=size,
-        validator=validator,
         timeout=timeout,
-        verify=verify,
-        policy=policy,
         cancel=cancel,
         on_bytes=on_bytes,
         retries=retries,
         coverage=coverage,
         shared=_Shared(segments),
+        split_slow=split_slow,
     )
     threads = [
         threading.Thread(target=_worker, args=(job,), name=f"model_fetch-range-{n}", daemon=True)
@@ -268,34 +187,112 @@ def fetch_ranges(
             thread.join()
 
 
+def copy_object(
+    reader: RangeReader,
+    dest: str,
+    *,
+    size: int,
+    checksums: Iterable[Checksum],
+    on_position: Callable[[int], None],
+    cancel: threading.Event | None,
+    connections: int,
+    segment_size: int = SEGMENT_SIZE,
+    timeout: float = 300.0,
+) -> FetchOutcome:
+    """Copy a remote object of known size into ``dest`` with parallel ranged reads.
+
+    The bytes are hashed while they are copied (one pass), and the file is fsynced.
+
+    Args:
+        reader: Opens the ranges of the object.
+        dest: The local file (created or truncated).
+        size: The object's size.
+        checksums: The digests the bytes will be checked against (their algorithms are hashed).
+        on_position: Called with the bytes copied so far.
+        cancel: Stops the copy with DownloadCancelled when set.
+        connections: How many ranges are read at once.
+        segment_size: The unit of work a connection takes (one read each for fsspec).
+        timeout: The stall guard's window.
+
+    Returns:
+        The size and digests of the copy.
+
+    Raises:
+        RangeFailed: A range could not be read whole.
+    """
+    hashers = new_hashers(checksums, size)
+    done = 0
+    lock = threading.Lock()
+
+    def on_bytes(count: int) -> None:
+        nonlocal done
+        with lock:
+            done += count
+            on_position(done)
+
+    flags = os.O_RDWR | os.O_CREAT | os.O_TRUNC | getattr(os, "O_BINARY", 0)
+    fd = os.open(dest, flags, 0o644)
+    try:
+        os.ftruncate(fd, size)
+        fetch_ranges(
+            reader=reader,
+            fd=fd,
+            size=size,
+            connections=connections,
+            timeout=timeout,
+            cancel=cancel,
+            hashers=list(hashers.values()),
+            on_bytes=on_bytes,
+            retries=0,
+            coverage=Coverage(),
+            on_durable=None,
+            segment_size=segment_size,
+            split_slow=False,  # a whole segment is one read: a split would fetch bytes twice
+        )
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    return FetchOutcome.of(hashers, size=size, attempts=1)
+
+
 def _worker(job: _Transfer) -> None:
-    shared = job.shared
-    while True:
-        with shared.lock:
-            segment = None
-            while segment is None:
-                if shared.error is not None or shared.failed is not None or shared.finished():
-                    return
-                segment = shared.queue.pop(0) if shared.queue else _split_slowest(shared)
-                if segment is None:
-                    shared.lock.wait(0.1)
-            segment.began, segment.began_at = time.monotonic(), segment.position
-            shared.active.append(segment)
+    while (segment := _take(job)) is not None:
+        error: BaseException | None = None
         try:
             _fetch_segment(job, segment)
         except BaseException as exc:  # noqa: BLE001 - handed to the hashing thread
-            with shared.lock:
-                if isinstance(exc, RangeFailed) and not exc.restart:
-                    shared.failed = shared.failed or exc
-                else:
-                    shared.error = shared.error or exc
-                shared.active.remove(segment)
-                shared.lock.notify_all()
-            return
+            error = exc
+        shared = job.shared
         with shared.lock:
-            job.coverage.add(segment.start, segment.end)
+            # Only what was written counts: a segment stopped early holds [start, position).
+            job.coverage.add(segment.start, segment.position)
             shared.active.remove(segment)
+            if isinstance(error, RangeFailed) and not error.restart:
+                shared.failed = shared.failed or error
+            elif error is not None:
+                shared.error = shared.error or error
             shared.lock.notify_all()
+        if error is not None:
+            return
+
+
+def _take(job: _Transfer) -> _Segment | None:
+    """The next segment to fetch (waiting for one to split), or None when the work is over."""
+    shared = job.shared
+    with shared.lock:
+        segment = None
+        while segment is None:
+            if shared.error is not None or shared.failed is not None or shared.finished():
+                return None
+            if shared.queue:
+                segment = shared.queue.pop(0)
+            elif job.split_slow:
+                segment = _split_slowest(shared)
+            if segment is None:
+                shared.lock.wait(0.1)
+        segment.began, segment.began_at = time.monotonic(), segment.position
+        shared.active.append(segment)
+        return segment
 
 
 def _split_slowest(shared: _Shared) -> _Segment | None:
@@ -324,7 +321,7 @@ def _split_slowest(shared: _Shared) -> _Segment | None:
 def _hash_in_order(
     job: _Transfer,
     hashers: list[hashlib._Hash],
-    on_durable: Callable[[Spans], None],
+    on_durable: Callable[[Spans], None] | None,
 ) -> None:
     """Hash the file's contiguous prefix as it completes; sync it now and then."""
     shared = job.shared
@@ -370,50 +367,40 @@ def _hash_range(fd: int, start: int, end: int, hashers: list[hashlib._Hash]) -> 
 
 def _fetch_segment(job: _Transfer, segment: _Segment) -> None:
     """Fetch one segment, resuming it within itself; progress resets its retry budget."""
-    fruitless = 0
-    while segment.position < segment.end:
-        before = segment.position
-        try:
-            _one_request(job, segment)
-        except (urllib3.exceptions.HTTPError, ConnectionError, TimeoutError) as exc:
-            fruitless = 0 if segment.position > before else fruitless + 1
-            if fruitless > job.retries:
-                raise RangeFailed(
-                    f"bytes {segment.position}-{segment.end - 1} failed: {exc}"
-                ) from exc
-        if job.shared.error is not None:
-            return
 
+    def give_up(exc: Retryable, _retry: Retry) -> BaseException:
+        return RangeFailed(f"bytes {segment.position}-{segment.end - 1} failed: {exc.reason}")
 
-def _one_request(job: _Transfer, segment: _Segment) -> None:
-    offset, asked_end = segment.position, segment.end
-    sent = {**job.headers, "Range": f"bytes={offset}-{asked_end - 1}", "If-Range": job.validator}
-    response = job.http.request(
-        "GET", job.url, headers=sent, timeout=job.timeout, verify=job.verify, policy=job.policy
+    run_with_retries(
+        lambda: _read_segment(job, segment),
+        Retry(retries=job.retries, backoff=False, progress_is_free=True, furthest=segment.position),
+        reached=lambda: segment.position,
+        give_up=give_up,
+        cancel=job.cancel,
+        label=f"the range from byte {segment.position}",
     )
+
+
+def _read_segment(job: _Transfer, segment: _Segment) -> None:
+    """Read the rest of a segment over one request; return early when the transfer stops."""
+    if job.shared.error is not None:
+        return
+    offset, asked_end = segment.position, segment.end
+    stream = job.reader.open(offset, asked_end)
     complete = False
     try:
-        if response.status != 206:  # noqa: PLR2004 - only Partial Content can be placed
-            raise RangeFailed(f"HTTP {response.status} to a range request", restart=True)
-        content_range = parse_content_range(response.headers.get("Content-Range"))
-        if (
-            content_range is None
-            or content_range.start != offset
-            or content_range.end != asked_end - 1
-            or content_range.total not in (None, job.size)
-        ):
-            raise RangeFailed("the server answered another range than asked", restart=True)
         window = StallGuard(job.timeout, time.monotonic)
-        with on_cancel(job.cancel, response.shutdown):
+        read = stream.read
+        with on_cancel(job.cancel, stream.shutdown):
             while offset < segment.end:  # ``end`` moves back when another worker splits it
                 check_cancelled(job.cancel)
                 if job.shared.error is not None:
                     return
-                data = response.read1(min(_READ, segment.end - offset))
+                data = read(segment.end - offset)
                 if not data:
                     break
                 if window.stalled(len(data)):
-                    raise urllib3.exceptions.ProtocolError(window.reason)
+                    raise Retryable(window.reason)
                 view = memoryview(data)[: max(segment.end - offset, 0)]
                 counted = len(view)
                 while view:
@@ -424,10 +411,6 @@ def _one_request(job: _Transfer, segment: _Segment) -> None:
                 job.on_bytes(counted)
         complete = offset == asked_end
         if offset < segment.end:
-            raise urllib3.exceptions.ProtocolError(f"range closed early at byte {offset}")
+            raise Retryable(f"range closed early at byte {offset}")
     finally:
-        if complete:
-            response.release_conn()
-        else:  # a split segment leaves bytes unread: the connection cannot be reused
-            response.close()
-            response.release_conn()
+        stream.release(complete=complete)

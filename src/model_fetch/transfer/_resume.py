@@ -1,72 +1,43 @@
-"""Resumable partial downloads: the pure rules, and the partial file with its sidecar.
+"""The resume-or-restart decision: pure functions over frozen values, no I/O.
 
-A partial download is a file plus a small JSON sidecar: the URL (without its query), the
-validator the server gave (a strong ETag or Last-Modified), the expected size, and how many bytes
-from the start are **on disk** (the sidecar is only ever updated after an fsync, so it never
-claims bytes that a crash could lose). A later attempt, in this process or another, resumes
-with ``Range: bytes=N-`` and ``If-Range: <validator>``:
+A partial download (see :mod:`._partial`) is resumed with ``Range: bytes=N-`` and
+``If-Range: <validator>``. What the answer means:
 
 - a ``206`` whose ``Content-Range`` starts at N is appended;
-- a ``200`` means the file changed (or ranges are not supported): start again from zero;
-- a ``206`` that starts anywhere else is never spliced: start again from zero.
+- a ``200`` means the file changed (or ranges are not supported): write it from byte zero;
+- a ``206`` that starts anywhere else is never spliced, and a ``416`` refuses the range: the
+  next attempt starts again from zero;
+- a size other than the plan's is a final failure.
 
 A parallel download (see :mod:`._parallel`) also records the byte ranges beyond the prefix that
-are on disk; a later parallel attempt with the same validator and size fetches only the rest.
+are on disk; a later parallel attempt keeps them only when the validator and size still match.
 """
 
 from __future__ import annotations
 
-import contextlib
-import datetime as dt
-import json
-import os
-import re
-import uuid
-from typing import Any, Final
+from typing import TYPE_CHECKING
 
 import attrs
 
-from model_fetch._models import iso_timestamp
+from model_fetch.transfer._ranges import check_content_range, usable_validator
 
-__all__ = ["ContentRange", "PartialFile", "ResumeState", "parse_content_range", "usable_validator"]
+if TYPE_CHECKING:
+    from collections.abc import Mapping
 
-_CONTENT_RANGE: Final = re.compile(r"^\s*bytes\s+(\d+)-(\d+)/(\d+|\*)\s*$", re.IGNORECASE)
+    from model_fetch.transfer._ranges import Spans
 
-
-@attrs.frozen
-class ContentRange:
-    """A parsed ``Content-Range: bytes start-end/total`` (total None when ``*``)."""
-
-    start: int
-    end: int
-    total: int | None
-
-
-def parse_content_range(value: str | None) -> ContentRange | None:
-    """Parse a Content-Range header; None when it is missing or malformed."""
-    if not value:
-        return None
-    match = _CONTENT_RANGE.match(value)
-    if not match:
-        return None
-    start, end, total = match.groups()
-    parsed = ContentRange(int(start), int(end), None if total == "*" else int(total))
-    if parsed.end < parsed.start or (parsed.total is not None and parsed.end >= parsed.total):
-        return None
-    return parsed
-
-
-def usable_validator(etag: str | None, last_modified: str | None) -> str | None:
-    """The validator to send in If-Range: a strong ETag, else Last-Modified, else None.
-
-    A weak ETag (``W/"..."``) may not be used with If-Range (RFC 9110), and without any
-    validator a resumed range could splice two different versions of the file.
-    """
-    if etag and not etag.strip().startswith("W/"):
-        return etag.strip()
-    if last_modified:
-        return last_modified.strip()
-    return None
+__all__ = [
+    "Answer",
+    "Ask",
+    "Body",
+    "Decision",
+    "Restart",
+    "ResumeState",
+    "SizeMismatch",
+    "decide",
+    "resume_request",
+    "reusable_ranges",
+]
 
 
 @attrs.frozen(kw_only=True)
@@ -89,90 +60,135 @@ class ResumeState:
     ranges: tuple[tuple[int, int], ...] = ()
 
 
-def _strip_query(url: str) -> str:
-    return url.split("?", 1)[0].split("#", 1)[0]
+@attrs.frozen(kw_only=True)
+class Ask:
+    """A resuming request: the rest of the file from ``start``, if it is still ``validator``."""
+
+    start: int
+    validator: str
+
+    def headers(self) -> dict[str, str]:
+        """The Range and If-Range headers that ask for it."""
+        return {"Range": f"bytes={self.start}-", "If-Range": self.validator}
 
 
-def _sane_ranges(ranges: tuple[tuple[int, int], ...], on_disk: int) -> bool:
-    """Sorted, disjoint, non-empty ranges within the file (a sidecar is untrusted input)."""
-    position = 0
-    for start, end in ranges:
-        if start < position or end <= start or end > on_disk:
-            return False
-        position = end
-    return True
+@attrs.frozen(kw_only=True)
+class Answer:
+    """What decides a resume in a server's answer.
 
-
-class PartialFile:
-    """One resumable partial download under the store's ``.partials`` directory.
-
-    Args:
-        directory: The partials directory (created on first use).
-        key: A stable name for this (model, version, file, URL).
-        url: The file's URL.
+    Attributes:
+        status: The HTTP status.
+        content_range: The Content-Range header, if any.
+        length: The body's length (Content-Length), when given.
+        validator: The answer's strong ETag or Last-Modified, if any.
     """
 
-    def __init__(self, directory: str, key: str, url: str) -> None:
-        """Name the partial; nothing is created until a download writes to it."""
-        self.directory = directory
-        self.path = os.path.join(directory, f"{key}.part")
-        self.sidecar = os.path.join(directory, f"{key}.json")
-        self.url = _strip_query(url)
+    status: int
+    content_range: str | None = None
+    length: int | None = None
+    validator: str | None = None
 
-    def load(self) -> ResumeState | None:
-        """The state to resume from, or None when there is nothing usable."""
-        try:
-            with open(self.sidecar, encoding="utf-8") as handle:
-                data: dict[str, Any] = json.load(handle)
-            state = ResumeState(
-                url=str(data["url"]),
-                validator=data.get("validator"),
-                size=data.get("size"),
-                completed=int(data["completed"]),
-                ranges=tuple((int(start), int(end)) for start, end in data.get("ranges", ())),
-            )
-            on_disk = os.path.getsize(self.path)
-        except (OSError, ValueError, KeyError, TypeError):
-            return None
-        if state.url != self.url or state.validator is None or state.completed > on_disk:
-            return None
-        if not _sane_ranges(state.ranges, on_disk):
-            return None
-        return state
+    @classmethod
+    def of(cls, status: int, headers: Mapping[str, str]) -> Answer:
+        """Read the answer's status and headers (a case-insensitive mapping)."""
+        length = headers.get("Content-Length")
+        return cls(
+            status=status,
+            content_range=headers.get("Content-Range"),
+            length=int(length) if length and length.isdigit() else None,
+            validator=usable_validator(headers.get("ETag"), headers.get("Last-Modified")),
+        )
 
-    def save(
-        self,
-        *,
-        validator: str | None,
-        size: int | None,
-        completed: int,
-        ranges: tuple[tuple[int, int], ...] = (),
-    ) -> None:
-        """Record progress; call only after the bytes it names were fsynced."""
-        os.makedirs(self.directory, exist_ok=True)
-        document = {
-            "format": 1,
-            "url": self.url,
-            "validator": validator,
-            "size": size,
-            "completed": completed,
-            "ranges": [list(span) for span in ranges],
-            "updated_at": iso_timestamp(dt.datetime.now(dt.UTC)),
-        }
-        tmp = f"{self.sidecar}.{uuid.uuid4().hex[:8]}.tmp"
-        with open(tmp, "w", encoding="utf-8") as handle:
-            json.dump(document, handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, self.sidecar)
 
-    def forget(self) -> None:
-        """Delete the sidecar (after the finished file was moved away)."""
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(self.sidecar)
+@attrs.frozen(kw_only=True)
+class Body:
+    """Write the body: it holds the file's bytes from ``start`` (0: from scratch).
 
-    def discard(self) -> None:
-        """Delete the partial file and its sidecar."""
-        for path in (self.path, self.sidecar):
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(path)
+    Attributes:
+        start: The file offset of the body's first byte; bytes before it are kept.
+        length: The body's length, when known.
+        total: The file's size, when known.
+        validator: The validator to record for a later resume.
+    """
+
+    start: int
+    length: int | None
+    total: int | None
+    validator: str | None
+
+
+@attrs.frozen
+class Restart:
+    """Retry from byte zero: the partial cannot be continued with this answer."""
+
+    reason: str
+
+
+@attrs.frozen(kw_only=True)
+class SizeMismatch:
+    """Fail: the file is not the size the plan expects."""
+
+    total: int
+    expected: int
+
+
+Decision = Body | Restart | SizeMismatch
+
+
+def resume_request(state: ResumeState | None, *, may_split: bool) -> Ask | None:
+    """The ranged request a single-stream attempt sends, or None for a plain request.
+
+    A partial resumes only with bytes on disk and a validator. One with ranges beyond its
+    prefix comes from a parallel attempt: when another parallel attempt may follow
+    (``may_split``), a plain probe decides whether those ranges still hold.
+    """
+    if state is None or state.validator is None or state.completed <= 0:
+        return None
+    if may_split and state.ranges:
+        return None
+    return Ask(start=state.completed, validator=state.validator)
+
+
+def decide(ask: Ask | None, answer: Answer, *, expected_size: int | None) -> Decision | None:
+    """Decide what to do with an answer to a plain (``ask`` None) or resuming request.
+
+    Args:
+        ask: The resume that was asked for, if any.
+        answer: The server's answer.
+        expected_size: The size the plan expects, if known.
+
+    Returns:
+        The decision, or None when the status is not about the body (an error status that the
+        caller turns into its error).
+    """
+    status = answer.status
+    if status == 416 and ask is not None:  # noqa: PLR2004 - Range Not Satisfiable
+        return Restart("the server refused the resume range")
+    if status == 206:  # noqa: PLR2004 - Partial Content
+        start = ask.start if ask is not None else 0
+        content_range = (
+            check_content_range(answer.content_range, start=start, end=None, size=None)
+            if ask is not None
+            else None
+        )
+        if content_range is None:
+            # Never splice bytes that do not start where the kept prefix ends.
+            return Restart(f"the server answered a range that does not start at byte {start}")
+        total = content_range.total
+    elif status == 200:  # noqa: PLR2004 - OK: the whole file, whatever was asked
+        start, total = 0, answer.length
+    else:
+        return None
+    if expected_size is not None and total is not None and total != expected_size:
+        return SizeMismatch(total=total, expected=expected_size)
+    return Body(start=start, length=answer.length, total=total, validator=answer.validator)
+
+
+def reusable_ranges(state: ResumeState | None, *, validator: str, size: int) -> Spans:
+    """The ranges of a partial that a parallel download of this file may keep.
+
+    Only ranges written under the same validator and size belong to this version of the file.
+    """
+    if state is None or (state.validator, state.size) != (validator, size):
+        return ()
+    return state.ranges

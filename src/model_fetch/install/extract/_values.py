@@ -46,7 +46,10 @@ class UnsafeArchive(InvalidRequest):
         if message is None:
             where = f"archive {archive!r}" if member is None else f"{member!r} in {archive!r}"
             message = f"refused {where}: {reason}"
-        super().__init__(message, archive=archive, member=member, reason=reason)
+        super().__init__(message)
+        self.archive = archive
+        self.member = member
+        self.reason = reason
 
 
 @attrs.frozen(kw_only=True)

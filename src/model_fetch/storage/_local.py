@@ -1,0 +1,160 @@
+"""The local backend: a store in a directory of this machine.
+
+The commit is a rename: the staged directory (on the same disk, under the root's ``.staging``)
+becomes the new generation, then the record is replaced atomically; everything is fsynced first, so
+a crash leaves the old install or the new one. Locks are lock files under ``.locks``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import uuid
+from typing import TYPE_CHECKING, Any
+
+from model_fetch.storage._layout import GENERATION_PREFIX, RECORD_NAME, Layout, lock_key
+from model_fetch.storage._locks import LocalLock, local_lock
+
+if TYPE_CHECKING:
+    import threading
+    from collections.abc import Callable
+
+    from model_fetch.storage._record import InstallRecord
+
+__all__ = ["LocalBackend"]
+
+
+class LocalBackend:
+    """A store in a local directory.
+
+    Args:
+        fs: fsspec's local filesystem.
+        path: The root, as fsspec split it from the store's URL.
+    """
+
+    local = True
+    object_store = False
+
+    def __init__(self, fs: Any, path: str) -> None:
+        """Resolve the root; nothing is created until the first write."""
+        self.fs = fs
+        root = os.path.abspath(os.path.expanduser(path))
+        self.layout = Layout(root, local=True)
+        self.url = root
+
+    def display(self, path: str) -> str:
+        """Local paths are shown as they are."""
+        return path
+
+    def meta_dir(self, kind: str) -> str:
+        """The store's own directories live under its root."""
+        return os.path.join(self.layout.root, kind)
+
+    def disk(self) -> str:
+        """The root's disk."""
+        return self.layout.root
+
+    def ensure_available(self) -> None:
+        """A local directory is always available (it is created on first write)."""
+
+    def supports_conditional_writes(self) -> bool:
+        """Local stores lock with lock files instead."""
+        return False
+
+    def size(self, path: str) -> int:
+        """The size of one file."""
+        return os.path.getsize(path)
+
+    def accessed_at(self, marker: str) -> float | None:
+        """The marker's mtime (raises OSError when it was never touched)."""
+        return os.path.getmtime(marker)
+
+    def touch(self, marker: str) -> None:
+        """Create or touch the marker; a failure only loses the access time."""
+        with contextlib.suppress(OSError):
+            with open(marker, "a", encoding="utf-8"):
+                pass
+            os.utime(marker)
+
+    def write_small(self, path: str, data: bytes) -> None:
+        """Write beside the target, then rename over it."""
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        tmp = f"{path}.{uuid.uuid4().hex[:8]}.tmp"
+        with open(tmp, "wb") as handle:
+            handle.write(data)
+        os.replace(tmp, path)
+
+    def rm_tree(self, path: str) -> None:
+        """Delete a directory tree, ignoring what is already gone."""
+        shutil.rmtree(path, ignore_errors=True)
+
+    def commit(
+        self,
+        staging: str,
+        record: InstallRecord,
+        document: bytes,
+        *,
+        on_upload: Callable[[int], None],  # noqa: ARG002 - nothing is uploaded
+        guard: Callable[[], None],
+        cancel: threading.Event | None,  # noqa: ARG002 - a rename cannot be cancelled
+        keep_staging: bool,  # noqa: ARG002 - the staging directory becomes the generation
+    ) -> None:
+        """Rename the staging directory into place, then replace the record atomically."""
+        layout = self.layout
+        version_dir = layout.version_dir(record.name, record.version)
+        target = layout.generation_dir(record.name, record.version, record.generation)
+        os.makedirs(version_dir, exist_ok=True)
+        _fsync_tree(staging)
+        guard()
+        os.rename(staging, target)
+        _fsync_dir(version_dir)
+        tmp = os.path.join(version_dir, f".{RECORD_NAME}.{uuid.uuid4().hex[:8]}.tmp")
+        with open(tmp, "wb") as handle:
+            handle.write(document)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, os.path.join(version_dir, RECORD_NAME))
+        _fsync_dir(version_dir)
+        self._remove_old_generations(version_dir, keep=record.generation)
+
+    def _remove_old_generations(self, version_dir: str, keep: str) -> None:
+        try:
+            entries = self.fs.ls(version_dir, detail=False)
+        except FileNotFoundError:
+            return
+        for entry in entries:
+            base = os.path.basename(entry)
+            if base.startswith(GENERATION_PREFIX) and base != keep:
+                with contextlib.suppress(OSError):
+                    self.rm_tree(entry)
+
+    def lock(self, name: str, version: str) -> LocalLock:
+        """A lock file under the root's ``.locks``."""
+        return local_lock(self.meta_dir(".locks"), name, version, lock_key(name, version))
+
+    def prune(self, older_than: float | None) -> dict[str, int]:  # noqa: ARG002 - nothing to age
+        """Local stores leave no leases or uploads behind."""
+        return {"expired_leases": 0, "orphaned_generations": 0, "abandoned_uploads": 0}
+
+    def close(self) -> None:
+        """Nothing runs in the background."""
+
+
+def _fsync_dir(path: str) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    except OSError:  # pragma: no cover - platforms that cannot open directories
+        return
+    try:
+        os.fsync(fd)
+    except OSError:  # pragma: no cover - some filesystems refuse fsync on directories
+        pass
+    finally:
+        os.close(fd)
+
+
+def _fsync_tree(path: str) -> None:
+    """Flush every directory of a staged tree (the files were fsynced as they were written)."""
+    for dirpath, _dirs, _files in os.walk(path):
+        _fsync_dir(dirpath)

@@ -1,0 +1,67 @@
+"""Remembered refs: the version a ref ("latest", a branch) last resolved to, for offline use."""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import json
+from typing import TYPE_CHECKING
+
+from model_fetch._models import iso_timestamp
+
+if TYPE_CHECKING:
+    from model_fetch.storage._backend import Backend
+
+__all__ = ["Refs"]
+
+
+class Refs:
+    """The refs of every model in one store (``models/<name>/.refs/<ref>.json``).
+
+    Args:
+        backend: The store's backend.
+    """
+
+    def __init__(self, backend: Backend) -> None:
+        """Nothing is read yet."""
+        self._backend = backend
+
+    def write(self, name: str, ref: str, version: str) -> None:
+        """Remember that ``ref`` resolved to ``version``."""
+        document = json.dumps(
+            {"ref": ref, "version": version, "resolved_at": iso_timestamp(dt.datetime.now(dt.UTC))},
+        ).encode()
+        self._backend.write_small(self._backend.layout.alias_path(name, ref), document)
+
+    def read(self, name: str, ref: str) -> str | None:
+        """Return the version ``ref`` last resolved to, or None."""
+        try:
+            with self._backend.fs.open(self._backend.layout.alias_path(name, ref), "rb") as handle:
+                version = json.loads(handle.read())["version"]
+        except (FileNotFoundError, KeyError, TypeError, ValueError, OSError):
+            return None
+        return version if isinstance(version, str) else None
+
+    def of(self, name: str) -> dict[str, str]:
+        """Every ref of a model with the version it last resolved to."""
+        fs = self._backend.fs
+        try:
+            entries = fs.ls(self._backend.layout.refs_dir(name), detail=False)
+        except (FileNotFoundError, NotADirectoryError):
+            return {}
+        found: dict[str, str] = {}
+        for entry in entries:
+            try:
+                with fs.open(entry, "rb") as handle:
+                    data = json.loads(handle.read())
+                found[str(data["ref"])] = str(data["version"])
+            except (KeyError, TypeError, ValueError, OSError):
+                continue
+        return found
+
+    def drop(self, name: str, version: str) -> None:
+        """Forget every ref of a model that resolved to ``version``."""
+        for ref, target in self.of(name).items():
+            if target == version:
+                with contextlib.suppress(OSError):
+                    self._backend.fs.rm_file(self._backend.layout.alias_path(name, ref))
