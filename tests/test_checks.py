@@ -17,12 +17,14 @@ import pytest
 
 from model_fetch._models import InstallResult
 from model_fetch.exceptions import InvalidRequest, ModelNotFound
-from model_fetch.install import checks
+from model_fetch.install import _torch_probe
 from model_fetch.install._torch_probe import globals_in_pickle, version_tuple
 from model_fetch.install.checks import (
+    BUILTIN_VERIFIERS,
     BuiltinVerifier,
     Readiness,
-    available_verifiers,
+    TorchVerifier,
+    VerifierRegistry,
     check_file,
     check_gguf,
     check_model,
@@ -486,21 +488,24 @@ def test_memory_limit_formula() -> None:
     assert memory_limit_for(GIB) == 5 * GIB
 
 
-def test_torch_missing_or_too_old(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_torch_missing_or_too_old(tmp_path: Path) -> None:
     """Without torch, or with a torch older than 2.6, nothing is loaded and the reason says why."""
     path = _save_zip(tmp_path / "model.pt")
-    monkeypatch.setattr(checks, "_torch_version", lambda: None)
-    missing = check_torch(path)
+    missing = TorchVerifier(torch_version=lambda: None).check(path)
     assert missing == Readiness(
         ready=False,
         checked=None,
         reason="torch is not installed (pip install 'model_fetch[torch]')",
     )
-    monkeypatch.setattr(checks, "_torch_version", lambda: "2.5.1")
-    old = check_file(path)
+    old_torch = TorchVerifier(torch_version=lambda: "2.5.1")
+    old = old_torch.check(path)
+    assert old is not None
     assert not old.ready
     assert "torch 2.5.1 is too old" in (old.reason or "")
     assert "CVE-2025-32434" in (old.reason or "")
+    model = check_model(path, verifiers=[old_torch])
+    assert model.details["unchecked"] == ["model.pt"]
+    assert "torch 2.5.1 is too old" in (model.reason or "")
 
 
 # check_model and verifiers -----------------------------------------------------------------
@@ -518,48 +523,47 @@ def test_check_model_without_weights_or_with_garbage(tmp_path: Path) -> None:
     assert garbage.details["failed"] == ["pytorch_model.bin"]
 
 
-class _Rejecting:
-    name = "rejecting"
-
-    def check(self, path: Path) -> Readiness | None:
-        if path.suffix != ".safetensors":
-            return None
-        return Readiness(ready=False, checked="policy", reason="licence not accepted")
-
-
-class _FakeEntryPoint:
-    name = "rejecting"
-    value = "tests:_Rejecting"
-
-    def load(self) -> type[_Rejecting]:
-        return _Rejecting
-
-
-class _BrokenEntryPoint:
-    name = "broken"
-    value = "missing.module:Nothing"
-
-    def load(self) -> Any:
-        raise ImportError("no module named missing")
+def _dist_with_entry_points(site: Path, dist: str, entry_points: str) -> None:
+    """Lay out an installed distribution on ``site`` whose only content is its entry points."""
+    info = site / f"{dist}-1.0.dist-info"
+    info.mkdir(parents=True)
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: 1.0\n")
+    (info / "entry_points.txt").write_text(entry_points)
 
 
 def test_plugin_verifier_can_veto(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Plugins load lazily from entry points; a plugin's ready=False makes the model not ready."""
-    _write_safetensors(tmp_path / "model.safetensors")
-    assert check_model(tmp_path, verifiers=[BuiltinVerifier()]).ready
-    requested: list[str] = []
-
-    def fake_entry_points(*, group: str) -> list[Any]:
-        requested.append(group)
-        return [_FakeEntryPoint(), _BrokenEntryPoint()]
-
-    monkeypatch.setattr(checks, "_plugins", None)
-    monkeypatch.setattr(checks, "entry_points", fake_entry_points)
-    verifiers = available_verifiers()
-    assert [verifier.name for verifier in verifiers] == ["builtin", "rejecting"]
-    available_verifiers()
-    assert requested == ["model_fetch.verifiers"]
-    result = check_model(tmp_path)
+    model = tmp_path / "model"
+    model.mkdir()
+    _write_safetensors(model / "model.safetensors")
+    assert check_model(model, verifiers=[BuiltinVerifier()]).ready
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "mf_veto_plugin.py").write_text(
+        "from model_fetch.install import Readiness\n"
+        "class Rejecting:\n"
+        "    name = 'rejecting'\n"
+        "    def check(self, path):\n"
+        "        if path.suffix != '.safetensors':\n"
+        "            return None\n"
+        "        return Readiness(ready=False, checked='policy', reason='licence not accepted')\n"
+    )
+    _dist_with_entry_points(
+        site,
+        "mf_veto_plugin",
+        "[model_fetch.verifiers]\n"
+        "rejecting = mf_veto_plugin:Rejecting\n"
+        "broken = missing.module:Nothing\n",
+    )
+    monkeypatch.syspath_prepend(str(site))
+    registry = VerifierRegistry()
+    verifiers = registry.verifiers()
+    assert [verifier.name for verifier in verifiers] == [
+        *(builtin.name for builtin in BUILTIN_VERIFIERS),
+        "rejecting",
+    ]
+    assert "broken" in registry.names()
+    result = check_model(model, verifiers=verifiers)
     assert not result.ready
     assert result.reason == "model.safetensors: licence not accepted"
 
@@ -663,7 +667,7 @@ def test_load_state_dict_refusals(tmp_path: Path) -> None:
 
 def test_probe_imports_nothing_from_model_fetch() -> None:
     """The probe is a standalone script: it imports only the standard library and torch."""
-    probe = Path(checks.__file__).with_name("_torch_probe.py")
+    probe = Path(_torch_probe.__file__)
     source = probe.read_text()
     assert "import model_fetch" not in source
     assert "from model_fetch" not in source

@@ -63,13 +63,13 @@ def src(tmp_path: Path) -> Path:
 @pytest.fixture
 def no_writes(monkeypatch: pytest.MonkeyPatch) -> None:
     """Fail the test if extraction creates any directory or file (the pre-scan must refuse)."""
-    module = importlib.import_module("model_fetch.install.extract")
+    module = importlib.import_module("model_fetch.install.extract._write")
 
     def forbidden(*args: object, **kwargs: object) -> None:
         pytest.fail("something was written before the pre-scan refused the archive")
 
-    monkeypatch.setattr(module, "_make_dirs", forbidden)
-    monkeypatch.setattr(module, "_copy", forbidden)
+    monkeypatch.setattr(module, "make_dirs", forbidden)
+    monkeypatch.setattr(module, "copy_member", forbidden)
 
 
 def assert_contained(sentinel: Path) -> None:
@@ -358,8 +358,8 @@ def test_explicit_kind_must_match_bytes(src: Path, sentinel: Path) -> None:
 
 def test_zst_without_zstandard(src: Path, sentinel: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Without the zstandard package a .zst is no archive, and extracting one is refused."""
-    module = importlib.import_module("model_fetch.install.extract")
-    monkeypatch.setattr(module, "_zstd", lambda: None)
+    module = importlib.import_module("model_fetch.install.extract._codecs")
+    monkeypatch.setattr(module, "zstd", lambda: None)
     path = src / "m.tar.zst"
     path.write_bytes(b"\x28\xb5\x2f\xfd" + b"\0" * 20)
     assert archive_kind(path) is None
@@ -629,13 +629,13 @@ def test_written_bytes_are_counted_not_declared(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """The total limit holds on the bytes written even when the header checks are bypassed."""
-    module = importlib.import_module("model_fetch.install.extract")
-    original = module._Plan.add
+    module = importlib.import_module("model_fetch.install.extract._plan")
+    original = module.Plan.add
 
     def lying_add(self: Any, raw: str, *, is_dir: bool, size: int) -> object:
         return original(self, raw, is_dir=is_dir, size=0)
 
-    monkeypatch.setattr(module._Plan, "add", lying_add)
+    monkeypatch.setattr(module.Plan, "add", lying_add)
     archive = make_zip(src / "m.zip", [("a.bin", os.urandom(800)), ("b.bin", os.urandom(800))])
     error = assert_refused(
         archive,

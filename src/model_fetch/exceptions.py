@@ -281,8 +281,8 @@ class StoreUnavailable(ModelFetchError):
     """A store or mirror on object storage cannot be used (500).
 
     Raised for a missing bucket or denied access (a missing bucket is never created), a lease
-    wait that timed out, an unreachable mirror that is required (``MirrorConfig(required=True)``), and a mirror on a
-    filesystem that cannot do conditional writes.
+    wait that timed out, an unreachable mirror that is required (``MirrorConfig(required=True)``),
+    and a mirror on a filesystem that cannot do conditional writes.
 
     Attributes:
         url: The store's or mirror's URL.

@@ -26,7 +26,7 @@ from model_fetch._log import get_logger
 from model_fetch._models import ModelInfo
 from model_fetch.exceptions import InvalidRequest, ModelNotFound
 from model_fetch.install._torch_probe import MIN_TORCH, version_tuple
-from model_fetch.install.checks import _is_auxiliary, detect_format
+from model_fetch.install.checks import detect_format, is_auxiliary
 
 if TYPE_CHECKING:
     from types import ModuleType
@@ -99,7 +99,7 @@ def find_weights_file(installed: str | os.PathLike[str] | InstallResult | ModelI
     candidates = sorted(
         path
         for path in location.iterdir()
-        if path.is_file() and path.suffix.lower() in WEIGHT_SUFFIXES and not _is_auxiliary(path)
+        if path.is_file() and path.suffix.lower() in WEIGHT_SUFFIXES and not is_auxiliary(path)
     )
     if not candidates:
         raise ModelNotFound(

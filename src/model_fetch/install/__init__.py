@@ -2,7 +2,11 @@
 
 from model_fetch.install._step import InstallOutcome, install_step
 from model_fetch.install.checks import (
+    CheckOptions,
+    FileVerifier,
+    ModelFile,
     Readiness,
+    Verdict,
     Verifier,
     available_verifiers,
     check_file,
@@ -10,6 +14,8 @@ from model_fetch.install.checks import (
     check_safetensors,
     check_torch,
     detect_format,
+    get_verifier,
+    register_verifier,
 )
 from model_fetch.install.extract import (
     ARCHIVE_KINDS,
@@ -26,11 +32,15 @@ __all__ = [
     "ARCHIVE_KINDS",
     "DEFAULT_LIMITS",
     "MODEL_SUFFIXES",
+    "CheckOptions",
     "ExtractLimits",
     "ExtractedFile",
+    "FileVerifier",
     "InstallOutcome",
+    "ModelFile",
     "Readiness",
     "UnsafeArchive",
+    "Verdict",
     "Verifier",
     "archive_kind",
     "available_verifiers",
@@ -40,5 +50,7 @@ __all__ = [
     "check_torch",
     "detect_format",
     "extract",
+    "get_verifier",
     "install_step",
+    "register_verifier",
 ]

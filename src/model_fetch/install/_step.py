@@ -24,7 +24,10 @@ from model_fetch.install.checks import Readiness, check_model
 from model_fetch.install.extract import UnsafeArchive, archive_kind, extract
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from model_fetch._models import DownloadOptions
+    from model_fetch.install.checks import Verifier
 
 __all__ = ["InstallOutcome", "install_step"]
 
@@ -93,6 +96,8 @@ def install_step(
     staging: str,
     records: list[FileRecord],
     options: DownloadOptions,
+    *,
+    verifiers: Sequence[Verifier] | None = None,
 ) -> InstallOutcome:
     """Unpack archives (if asked) and decide readiness for a staged, verified download.
 
@@ -100,6 +105,10 @@ def install_step(
         staging: The staging directory holding exactly the downloaded files.
         records: The downloaded files.
         options: ``extract_after_download``, ``cleanup_temp_files`` and ``allow_torchscript``.
+        verifiers: The verifiers that decide readiness. None (the default) means every
+            verifier registered at the time of the call
+            (:func:`~model_fetch.install.available_verifiers`: the built-in checks, then the
+            plugins).
 
     Returns:
         The files to install, the archives kept, and the readiness.
@@ -127,5 +136,7 @@ def install_step(
             files.append(record)
             archives.append(record.path)
     weights = [_staged(root, file.path) for file in files if file.path not in archives]
-    readiness = check_model(weights, allow_torchscript=options.allow_torchscript)
+    readiness = check_model(
+        weights, allow_torchscript=options.allow_torchscript, verifiers=verifiers
+    )
     return InstallOutcome(files=tuple(files), archives=tuple(archives), readiness=readiness)
