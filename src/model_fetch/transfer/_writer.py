@@ -10,7 +10,6 @@ import time
 from typing import TYPE_CHECKING, Final
 
 from model_fetch.exceptions import InsufficientStorage
-from model_fetch.transfer._direct import DirectAppender, open_direct
 from model_fetch.transfer._flow import BackgroundSync
 
 if TYPE_CHECKING:
@@ -50,11 +49,6 @@ class Writer:
     ever stalls the transfer. hashlib, ``os.write`` and ``fdatasync`` release the GIL, so the
     threads run in parallel. (A separate hashing thread was measured slower on two cores: the
     hand-offs cost more than the overlap gains.)
-
-    Where the filesystem allows, the bytes go to disk with ``O_DIRECT`` through a
-    :class:`._direct.DirectAppender` (its own thread writes while this one hashes), so there is
-    no page-cache copy and no write-back left for the final fsync; elsewhere they are written
-    through the page cache as before.
     """
 
     def __init__(
@@ -71,17 +65,10 @@ class Writer:
             maxsize=QUEUE_DEPTH,
         )
         self.error: BaseException | None = None
-        self._written = start
-        self._direct: DirectAppender | None = None
-        self._may_direct = True
+        self.written = start
         self._syncer = BackgroundSync(fd, lambda: self.written, on_synced)
         self._thread = threading.Thread(target=self._run, name="model_fetch-writer", daemon=True)
         self._thread.start()
-
-    @property
-    def written(self) -> int:
-        """Bytes from the start of the file handed to the kernel (a sync makes them durable)."""
-        return self._direct.flushed if self._direct is not None else self._written
 
     def put(self, data: bytes | memoryview, *, write: bool) -> None:
         if self.error is not None:
@@ -99,53 +86,19 @@ class Writer:
                 for hasher in self._hashers:
                     hasher.update(data)
                 if write:
-                    self._write(data)
-                else:
-                    self._end_direct()  # only hashed: the file already holds these bytes
-                    self._written += len(data)
+                    view = memoryview(data)
+                    while view:
+                        view = view[os.write(self._fd, view) :]
+                self.written += len(data)
                 unsynced += len(data)
                 now = time.monotonic()
                 if unsynced >= SYNC_EVERY or now - last_sync >= SYNC_INTERVAL:
                     self._syncer.request()
                     unsynced, last_sync = 0, now
+            except OSError as exc:
+                self.error = no_space(exc, self.written) if exc.errno in NO_SPACE else exc
             except BaseException as exc:  # noqa: BLE001 - handed to the receiving thread
-                self._fail(exc)
-        try:
-            self._end_direct()  # what was received is written, also after a failure
-        except BaseException as exc:  # noqa: BLE001 - handed to the receiving thread
-            self._fail(exc)
-
-    def _write(self, data: bytes | memoryview) -> None:
-        if self._direct is None and self._may_direct:
-            self._may_direct = False
-            direct = open_direct(self._fd)
-            if direct is not None:
-                self._direct = DirectAppender(self._fd, direct, start=self._written)
-        if self._direct is not None:
-            self._direct.append(data)
-            return
-        view = memoryview(data)
-        while view:
-            view = view[os.write(self._fd, view) :]
-        self._written += len(data)
-
-    def _end_direct(self) -> None:
-        """Write out and stop the direct appender; later bytes go through the descriptor."""
-        direct, self._direct = self._direct, None
-        if direct is None:
-            return
-        try:
-            direct.close()
-        finally:
-            self._written = direct.flushed
-            os.lseek(self._fd, self._written, os.SEEK_SET)
-
-    def _fail(self, exc: BaseException) -> None:
-        if self.error is not None:
-            return
-        if isinstance(exc, OSError) and exc.errno in NO_SPACE:
-            exc = no_space(exc, self.written)
-        self.error = exc
+                self.error = exc
 
     def close(self) -> None:
         """Flush the queue and stop the threads; raise the first error the writer met."""
