@@ -182,6 +182,8 @@ def durable_part(args: argparse.Namespace, work: Path, url: str, sha: str) -> Ru
     }
     if args.baseline_src:
         clients["model_fetch_baseline"] = model_fetch(Path(args.baseline_src))
+    if args.only:
+        clients = {k: v for k, v in clients.items() if k in args.only.split(",")}
     run.rounds(clients, args.rounds)
     return run
 
@@ -377,6 +379,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--hf-python", help="a Python with hf_transfer installed")
     parser.add_argument("--src", type=Path, default=SRC, help="the src/ tree to time")
     parser.add_argument("--baseline-src", help="another src/ tree to time in the same rounds")
+    parser.add_argument("--only", default="", help="comma list of durable clients to run")
     parser.add_argument("--skip", default="", help="comma list of parts: capped,startup")
     parser.add_argument("--tmpdir", type=Path, default=None)
     parser.add_argument("--out", type=Path)
