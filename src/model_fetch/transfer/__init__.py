@@ -15,17 +15,13 @@ import typing
 if typing.TYPE_CHECKING:
     from model_fetch.transfer._engine import MIN_BUFFER, STALL_MIN_BYTES, Transfer
     from model_fetch.transfer._http import HttpClient
+    from model_fetch.transfer._http_reader import HttpRangeReader
     from model_fetch.transfer._outcome import FetchOutcome
     from model_fetch.transfer._parallel import copy_object
     from model_fetch.transfer._partial import PartialFile
     from model_fetch.transfer._policy import UrlPolicy, is_public_address
     from model_fetch.transfer._ranges import RangeFailed
-    from model_fetch.transfer._reader import (
-        FsspecRangeReader,
-        HttpRangeReader,
-        RangeReader,
-        RangeStream,
-    )
+    from model_fetch.transfer._reader import FsspecRangeReader, RangeReader, RangeStream
 
 _LAZY: dict[str, str] = {
     "MIN_BUFFER": "_engine",
@@ -39,7 +35,7 @@ _LAZY: dict[str, str] = {
     "is_public_address": "_policy",
     "RangeFailed": "_ranges",
     "FsspecRangeReader": "_reader",
-    "HttpRangeReader": "_reader",
+    "HttpRangeReader": "_http_reader",
     "RangeReader": "_reader",
     "RangeStream": "_reader",
 }
