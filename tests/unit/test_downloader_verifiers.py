@@ -1,4 +1,4 @@
-"""Verifiers given to ``Downloader(verifiers=...)`` decide readiness instead of the registered ones."""
+"""Verifiers given to ``Downloader(verifiers=...)`` decide readiness, not the registered ones."""
 
 from __future__ import annotations
 
