@@ -134,6 +134,7 @@ class Inventory:
             readiness=dict(record.readiness),
             metadata=dict(record.metadata),
             directory=self.store.display(self.store.generation_dir(record)),
+            signature=record.signature if record.signature and record.signature.method else None,
         )
 
     # -- removal ------------------------------------------------------------------------------
