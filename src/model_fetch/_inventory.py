@@ -12,8 +12,11 @@ import datetime as dt
 import time
 from typing import TYPE_CHECKING, Final
 
+import attrs
+
 from model_fetch._models import InstalledModel, ModelInfo, RemovalResult
 from model_fetch._paths import validate_name, validate_version
+from model_fetch._provenance import recheck_signature
 from model_fetch._verify import verify_installed
 from model_fetch.exceptions import DownloadInProgress, InvalidRequest, ModelNotFound
 
@@ -228,7 +231,9 @@ class Inventory:
                 model_name=info.name,
                 version=info.version,
             )
-        return verify_installed(self.store, record)
+        result = verify_installed(self.store, record)
+        signature, problem = recheck_signature(self.store, record)
+        return attrs.evolve(result, signature=signature, signature_error=problem)
 
     def prune_partials(self, older_than: float | None = None) -> tuple[int, int]:
         """Delete resumable partial downloads; return how many, and the bytes freed."""

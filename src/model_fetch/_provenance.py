@@ -20,10 +20,10 @@ if TYPE_CHECKING:
     from model_fetch._models import DownloadRequest, SignatureCheck
     from model_fetch._tiers import Attempt
     from model_fetch.install.signing import SigningConfig
-    from model_fetch.storage import InstallRecord
+    from model_fetch.storage import InstallRecord, Store
     from model_fetch.transfer import Transfer
 
-__all__ = ["SignatureStep"]
+__all__ = ["SignatureStep", "recheck_signature"]
 
 
 def _load_signing() -> SigningConfig:
@@ -102,3 +102,51 @@ class SignatureStep:
         if effective_policy(request.options.signature, config, rule) != "required":
             return True
         return record.signature is not None and record.signature.verified
+
+
+def recheck_signature(
+    store: Store,
+    record: InstallRecord,
+    signing: Callable[[], SigningConfig] | None = None,
+) -> tuple[SignatureCheck | None, str | None]:
+    """Verify an installed version's signature again over the files on disk.
+
+    Only an install whose signature was verified is re-checked, on a local store, with the
+    signing rule that matches it now and a signature in the model or at a path (a signature
+    URL is not fetched again: its check at install time stands).
+
+    Returns:
+        The signature check, and None; or None and why it no longer verifies.
+    """
+    from model_fetch.exceptions import SignatureInvalid  # noqa: PLC0415 - beside its use
+    from model_fetch.install.signing import (  # noqa: PLC0415 - lazy
+        SigningConfig,
+        check_signature,
+        is_url,
+    )
+
+    signed = record.signature
+    if signed is None or signed.method is None or not store.local:
+        return (signed if signed is not None and signed.method else None), None
+    config = (signing or _load_signing)()
+    rule = config.rule_for(record.source, record.name)
+    if rule is None:
+        return None, (
+            f"no signing rule matches {record.name!r} from {record.source!r} any more: "
+            "the signature cannot be re-checked"
+        )
+    if is_url(rule.location(record.name, record.version)):
+        return signed, None
+    try:
+        check = check_signature(
+            store.generation_dir(record),
+            model_name=record.name,
+            version=record.version,
+            source=record.source,
+            requested="required",
+            config=SigningConfig(rules=(rule,)),
+            ignore=record.archives,
+        )
+    except SignatureInvalid as exc:
+        return None, exc.message
+    return check, None

@@ -373,6 +373,10 @@ class VerifyResult:
         missing: Files the record lists that are gone.
         mismatched: Files whose size or sha256 no longer match, as
             ``{"path", "expected_sha256", "actual_sha256", "expected_size", "actual_size"}``.
+        signature: The install's signature, re-verified over the files on disk (None when it
+            was installed without a verified signature).
+        signature_error: Why the signature no longer verifies (None when it does, or when
+            there was none to re-check).
     """
 
     model_name: str
@@ -380,15 +384,17 @@ class VerifyResult:
     checked_files: int
     missing: tuple[str, ...]
     mismatched: tuple[dict[str, Any], ...]
+    signature: SignatureCheck | None = attrs.field(default=None, metadata=wire(omit="none"))
+    signature_error: str | None = attrs.field(default=None, metadata=wire(omit="none"))
 
     @property
     def ok(self) -> bool:
-        """Whether every file is present and intact."""
-        return not self.missing and not self.mismatched
+        """Whether every file is present and intact, and a signature still verifies."""
+        return not self.missing and not self.mismatched and self.signature_error is None
 
     @property
     def status(self) -> Literal["ok", "corrupted"]:
-        """``ok`` when every file is intact, else ``corrupted``."""
+        """``ok`` when every file is intact (and signed as installed), else ``corrupted``."""
         return "ok" if self.ok else "corrupted"
 
     def to_dict(self) -> dict[str, Any]:
