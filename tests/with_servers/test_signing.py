@@ -285,3 +285,40 @@ def test_cli_exits_1_for_a_bad_signature_and_shows_a_good_one(
     assert "wrong-key" in refused.stderr
     info = _cli(store, "info", "acme/cli", "--json")
     assert json.loads(info.stdout)["signature"]["verified"] is True
+
+
+def test_verify_rechecks_the_signature_over_the_files_on_disk(
+    downloader: Downloader, hub: TestHub, signed: Path
+) -> None:
+    """A file dropped into an installed signed model passes the digest check, not the signature."""
+    hub.add_repo("acme/recheck", _hub_files(signed))
+    result = downloader.download("acme/recheck", source="huggingface")
+    first = downloader.verify("acme/recheck")
+    assert first.ok
+    assert first.signature is not None
+    assert first.to_dict()["signature"]["verified"] is True
+    (Path(result.directory) / "planted.py").write_text("import os\n")
+    again = downloader.verify("acme/recheck")
+    assert again.missing == ()
+    assert again.mismatched == ()
+    assert not again.ok
+    assert again.status == "corrupted"
+    assert again.signature_error is not None
+    assert "planted.py" in again.signature_error
+
+
+def test_cli_verify_exits_1_when_the_signature_no_longer_verifies(
+    hub: TestHub, signed: Path, store: Path, keys
+) -> None:
+    """`model-fetch verify` re-checks the signature and names the file it does not cover."""
+    hub.add_repo("acme/cli-verify", _hub_files(signed))
+    installed = _cli(store, "download", "acme/cli-verify", "--source", "huggingface", "--json")
+    assert installed.returncode == 0, installed.stderr
+    ok = _cli(store, "verify", "acme/cli-verify")
+    assert ok.returncode == 0
+    assert "signature verified (key, sha256:" in ok.stdout
+    directory = next(store.glob("models/**/config.json")).parent
+    (directory / "planted.bin").write_bytes(b"x")
+    broken = _cli(store, "verify", "acme/cli-verify")
+    assert broken.returncode == 1
+    assert "planted.bin" in broken.stderr
