@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from model_fetch._jobs import DownloadJob, JobManager
     from model_fetch._mirror import Mirror
     from model_fetch._models import CacheInfo, VerifyResult
+    from model_fetch.install.signing import SigningConfig
     from model_fetch.storage import InstallRecord, Store
 
 __all__ = ["CANCEL_WAIT", "Inventory"]
@@ -47,11 +48,13 @@ class Inventory:
         store: Store,
         mirror: Mirror | None,
         jobs: JobManager,
+        signing: SigningConfig | None = None,
     ) -> None:
-        """Wrap a store; nothing is read yet."""
+        """Wrap a store; nothing is read yet (``signing``: rules instead of the environment's)."""
         self.store = store
         self.mirror = mirror
         self._jobs = jobs
+        self._signing = None if signing is None else lambda: signing
 
     # -- listing ------------------------------------------------------------------------------
     def list_models(self) -> list[InstalledModel]:
@@ -232,7 +235,7 @@ class Inventory:
                 version=info.version,
             )
         result = verify_installed(self.store, record)
-        signature, problem = recheck_signature(self.store, record)
+        signature, problem = recheck_signature(self.store, record, self._signing)
         return attrs.evolve(result, signature=signature, signature_error=problem)
 
     def prune_partials(self, older_than: float | None = None) -> tuple[int, int]:

@@ -272,4 +272,7 @@ def _refused(rule: SigningRule, exc: BaseException, fail: _Failure) -> Signature
         why = f"its certificate does not chain to the configured CA ({detail})"
     else:
         why = f"it was not signed by {rule.identity} via {rule.issuer} ({detail})"
+        # sigstore's identity policy names the certificate's SANs or issuer when they differ.
+        if "SAN" in detail or "issuer" in detail.lower():
+            return fail("wrong-identity", why)
     return fail("wrong-key", why)
