@@ -60,6 +60,8 @@ class SignatureStep:
         fetched = f"{attempt.staging.rstrip(os.sep)}.sig"
 
         def fetch(url: str) -> str | None:
+            if not attempt.origin_allowed:  # offline: the mirror may serve, the network not
+                raise attempt.offline_error()
             try:
                 self._transfer.fetch(
                     RemoteFile(url=url, path="model.sig"),
