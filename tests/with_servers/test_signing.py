@@ -23,7 +23,13 @@ from model_fetch.transfer import UrlPolicy
 from support.helpers import payload
 from support.hfhub import HubFile, TestHub
 from support.server import FileServer
-from support.signing import make_key, sign_with_key, write_model
+from support.signing import (
+    make_chain,
+    make_key,
+    sign_with_certificate,
+    sign_with_key,
+    write_model,
+)
 
 FILES = {
     "config.json": b'{"model_type": "mlp"}',
@@ -322,3 +328,64 @@ def test_cli_verify_exits_1_when_the_signature_no_longer_verifies(
     broken = _cli(store, "verify", "acme/cli-verify")
     assert broken.returncode == 1
     assert "planted.bin" in broken.stderr
+
+
+def test_an_org_on_the_hub_must_be_signed_by_its_identity(
+    downloader: Downloader,
+    hub: TestHub,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    store: Path,
+) -> None:
+    """A rule for `acme/*` on huggingface requires Acme's certificate; other models pass."""
+    acme = make_chain(tmp_path / "acme-pki", name="acme", email="release@acme.example")
+    stranger = make_chain(tmp_path / "evil-pki", name="evil", email="release@acme.example")
+    rule = {
+        "source": "huggingface",
+        "pattern": "acme/*",
+        "method": "certificate",
+        "certificates": [str(acme.ca)],
+        "identity": "release@acme.example",
+        "policy": "required",
+    }
+    config = tmp_path / "signing.json"
+    config.write_text(json.dumps({"rules": [rule]}))
+    monkeypatch.setenv("MODEL_FETCH_SIGNING_CONFIG", str(config))
+    genuine = write_model(tmp_path / "genuine", FILES)
+    sign_with_certificate(genuine, acme)
+    forged = write_model(tmp_path / "forged", FILES)
+    sign_with_certificate(forged, stranger)
+    plain = write_model(tmp_path / "plain", FILES)
+    hub.add_repo("acme/genuine", _hub_files(genuine))
+    hub.add_repo("acme/forged", _hub_files(forged))
+    hub.add_repo("acme/plain", _hub_files(plain))
+    hub.add_repo("other/plain", _hub_files(plain))
+
+    result = downloader.download("acme/genuine", source="huggingface")
+    assert result.signature is not None
+    assert result.signature.to_dict() == {
+        "method": "certificate",
+        "identity": "release@acme.example",
+        "verified": True,
+    }
+    with pytest.raises(SignatureInvalid) as forged_error:
+        downloader.download("acme/forged", source="huggingface")
+    assert forged_error.value.reason == "wrong-key"
+    with pytest.raises(SignatureInvalid) as unsigned_error:
+        downloader.download("acme/plain", source="huggingface", options={"signature": "off"})
+    assert unsigned_error.value.reason == "no-signature"
+    assert downloader.download("other/plain", source="huggingface").signature is None
+    names = {model.name for model in downloader.list_models()}
+    assert names == {"acme/genuine", "other/plain"}
+
+
+def test_the_policy_variable_requires_a_signature_everywhere(
+    downloader: Downloader, server: FileServer, monkeypatch: pytest.MonkeyPatch, store: Path
+) -> None:
+    """MODEL_FETCH_SIGNATURE=required refuses an unsigned download that asked for nothing."""
+    monkeypatch.setenv("MODEL_FETCH_SIGNATURE", "required")
+    server.add_file("/plain.bin", b"plain weights")
+    with pytest.raises(SignatureInvalid) as caught:
+        downloader.download("plain", version="v1", download_url=server.url("/plain.bin"))
+    assert caught.value.reason == "no-signature"
+    _nothing_installed(store)
