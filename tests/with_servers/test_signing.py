@@ -270,6 +270,7 @@ def _cli(store: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str
     )
 
 
+@pytest.mark.slow  # three CLI processes, each importing model-signing
 def test_cli_exits_1_for_a_bad_signature_and_shows_a_good_one(
     hub: TestHub, signed: Path, tmp_path: Path, store: Path, keys
 ) -> None:
@@ -313,6 +314,7 @@ def test_verify_rechecks_the_signature_over_the_files_on_disk(
     assert "planted.py" in again.signature_error
 
 
+@pytest.mark.slow  # three CLI processes, each importing model-signing
 def test_cli_verify_exits_1_when_the_signature_no_longer_verifies(
     hub: TestHub, signed: Path, store: Path, keys
 ) -> None:
