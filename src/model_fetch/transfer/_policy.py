@@ -25,6 +25,10 @@ __all__ = ["ResolvedTarget", "UrlPolicy", "is_public_address", "normalise_url"]
 
 _NAT64: Final = ipaddress.IPv6Network("64:ff9b::/96")
 _NAT64_LOCAL: Final = ipaddress.IPv6Network("64:ff9b:1::/48")
+# ::a.b.c.d (IPv4-compatible, deprecated) and ::ffff:0:a.b.c.d (IPv4-translated, RFC 2765).
+_IPV4_COMPATIBLE: Final = ipaddress.IPv6Network("::/96")
+_IPV4_TRANSLATED: Final = ipaddress.IPv6Network("::ffff:0:0:0/96")
+_SITE_LOCAL: Final = ipaddress.IPv6Network("fec0::/10")
 _DEFAULT_PORTS: Final = {"http": 80, "https": 443}
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -33,12 +37,18 @@ IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 def is_public_address(address: IPAddress) -> bool:
     """Whether an address is globally routable, looking through IPv6 wrappers of IPv4.
 
-    ``::ffff:127.0.0.1``, 6to4 (``2002::/16``), Teredo and NAT64 (``64:ff9b::/96``) addresses
-    are judged by the IPv4 address they carry.
+    IPv4-mapped (``::ffff:127.0.0.1``), IPv4-compatible (``::127.0.0.1``), IPv4-translated
+    (``::ffff:0:127.0.0.1``), 6to4 (``2002::/16``), Teredo and NAT64 (``64:ff9b::/96``)
+    addresses are judged by the IPv4 address they carry; site-local ``fec0::/10`` is private.
     """
     if isinstance(address, ipaddress.IPv6Address):
         if address.ipv4_mapped is not None:
             return is_public_address(address.ipv4_mapped)
+        if address in _IPV4_COMPATIBLE or address in _IPV4_TRANSLATED:
+            # :: and ::1 land here too: 0.0.0.0 and 0.0.0.1 are not public either.
+            return is_public_address(ipaddress.IPv4Address(int(address) & 0xFFFFFFFF))
+        if address in _SITE_LOCAL:
+            return False
         if address.sixtofour is not None:
             return is_public_address(address.sixtofour)
         if address.teredo is not None:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import ipaddress
+
 import pytest
 
 from model_fetch.exceptions import InvalidRequest
-from model_fetch.transfer import UrlPolicy
+from model_fetch.transfer import UrlPolicy, is_public_address
 
 PREFIX = "http://127.0.0.1:8080/public/"
 
@@ -69,3 +71,30 @@ def test_prefix_without_slash_matches_at_a_segment_boundary() -> None:
 def test_allowlist_entries_are_case_insensitive(entry: str) -> None:
     """Allow-list entries match whatever the case of their scheme and host, and the default port."""
     UrlPolicy(allowlist=(entry,)).check("https://models.example.com/public/m.bin", resolve=False)
+
+
+@pytest.mark.parametrize(
+    "address",
+    [
+        "::7f00:1",  # IPv4-compatible 127.0.0.1
+        "::a9fe:a9fe",  # IPv4-compatible 169.254.169.254
+        "::ffff:0:7f00:1",  # IPv4-translated 127.0.0.1
+        "::ffff:0:a00:1",  # IPv4-translated 10.0.0.1
+        "fec0::1",  # site-local
+        "fec0:1234::5",
+        "::ffff:127.0.0.1",
+        "64:ff9b::a9fe:a9fe",
+        "2002:a9fe:a9fe::1",
+        "::",
+        "::1",
+    ],
+)
+def test_wrapped_and_site_local_addresses_are_not_public(address: str) -> None:
+    """An IPv6 address carrying a private IPv4 one, or a site-local one, is refused."""
+    assert not is_public_address(ipaddress.ip_address(address))
+
+
+@pytest.mark.parametrize("address", ["::808:808", "::ffff:0:808:808", "2606:4700::1111"])
+def test_wrapped_public_addresses_stay_public(address: str) -> None:
+    """An IPv6 address carrying a public IPv4 address (8.8.8.8) is judged by it: public."""
+    assert is_public_address(ipaddress.ip_address(address))
