@@ -18,7 +18,7 @@ from urllib.parse import unquote
 import attrs
 import urllib3
 
-from model_fetch._log import redact_url
+from model_fetch._log import get_logger, redact_url
 from model_fetch.exceptions import InvalidRequest
 
 __all__ = ["ResolvedTarget", "UrlPolicy", "is_public_address", "normalise_url"]
@@ -30,6 +30,20 @@ _IPV4_COMPATIBLE: Final = ipaddress.IPv6Network("::/96")
 _IPV4_TRANSLATED: Final = ipaddress.IPv6Network("::ffff:0:0:0/96")
 _SITE_LOCAL: Final = ipaddress.IPv6Network("fec0::/10")
 _DEFAULT_PORTS: Final = {"http": 80, "https": 443}
+
+log = get_logger(__name__)
+
+#: What a caller is told when a URL (or a redirect hop) fails on where it leads. The same words
+#: whether the name did not resolve or resolved to a private address, and without the hop's URL
+#: or the address, so the answers do not tell a remote caller how internal names resolve. The
+#: detail goes to the server's log.
+UNREACHABLE: Final = (
+    "download_url is refused: it (or a redirect it leads to) names a host this server does not "
+    "fetch from (unresolvable, private, loopback or link-local); the server log has the detail"
+)
+NOT_LISTED: Final = (
+    "download_url is refused: it (or a redirect it leads to) is not on the server's allowlist"
+)
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
@@ -190,7 +204,8 @@ class UrlPolicy:
             raise InvalidRequest(f"download_url {shown!r} contains a backslash or whitespace")
         normal = normalise_url(url)
         if self.allowlist and not self._listed(normal):
-            raise InvalidRequest(f"download_url {shown!r} is not on the server's allowlist")
+            log.warning("Refused %s: not on the allowlist", shown)
+            raise InvalidRequest(NOT_LISTED)
         if not resolve:
             return None
         address = self._resolve(normal.host, normal.port, shown)
@@ -218,17 +233,17 @@ class UrlPolicy:
         try:
             infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
         except (OSError, UnicodeError) as exc:
-            raise InvalidRequest(f"download_url host {host!r} cannot be resolved: {exc}") from None
+            log.warning("Refused %s: host %r cannot be resolved: %s", shown, host, exc)
+            raise InvalidRequest(UNREACHABLE) from None
         addresses = []
         for info in infos:
             raw = str(info[4][0]).split("%", 1)[0]
             address = ipaddress.ip_address(raw)
             if not self.allow_private and not is_public_address(address):
-                raise InvalidRequest(
-                    f"download_url {shown!r} resolves to a non-public address ({address}); "
-                    "the server refuses private, loopback and link-local targets",
-                )
+                log.warning("Refused %s: it resolves to a non-public address (%s)", shown, address)
+                raise InvalidRequest(UNREACHABLE)
             addresses.append(str(address))
         if not addresses:
-            raise InvalidRequest(f"download_url host {host!r} has no address")
+            log.warning("Refused %s: host %r has no address", shown, host)
+            raise InvalidRequest(UNREACHABLE)
         return addresses[0]

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import ipaddress
+import socket
 
 import pytest
 
 from model_fetch.exceptions import InvalidRequest
-from model_fetch.transfer import UrlPolicy, is_public_address
+from model_fetch.transfer import UrlPolicy, _policy, is_public_address
 
 PREFIX = "http://127.0.0.1:8080/public/"
 
@@ -98,3 +99,38 @@ def test_wrapped_and_site_local_addresses_are_not_public(address: str) -> None:
 def test_wrapped_public_addresses_stay_public(address: str) -> None:
     """An IPv6 address carrying a public IPv4 address (8.8.8.8) is judged by it: public."""
     assert is_public_address(ipaddress.ip_address(address))
+
+
+def _fake_dns(monkeypatch: pytest.MonkeyPatch, answers: dict[str, str]) -> None:
+    def getaddrinfo(host: str, port: int, *_: object, **__: object) -> list[tuple[object, ...]]:
+        if host not in answers:
+            raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (answers[host], port))]
+
+    monkeypatch.setattr(_policy.socket, "getaddrinfo", getaddrinfo)
+
+
+def test_refusals_do_not_tell_how_internal_names_resolve(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A remote caller gets the same words for a private and an unknown name; the log has why."""
+    _fake_dns(monkeypatch, {"db.internal": "10.1.2.3"})
+    policy = UrlPolicy()
+    answers = []
+    for url in ("http://db.internal/x", "http://nothing.internal/x"):
+        with pytest.raises(InvalidRequest) as refused:
+            policy.check(url)
+        answers.append(str(refused.value))
+    assert answers[0] == answers[1]
+    assert "10.1.2.3" not in answers[0]
+    assert "internal" not in answers[0]
+    assert "10.1.2.3" in caplog.text
+    assert "nothing.internal" in caplog.text
+
+
+def test_allowlist_refusal_does_not_echo_the_url() -> None:
+    """A redirect hop off the allow-list is refused without repeating where it pointed."""
+    policy = UrlPolicy(allowlist=("models.example.com",))
+    with pytest.raises(InvalidRequest, match="allowlist") as refused:
+        policy.check("https://secret-build-host.corp.example/x", resolve=False)
+    assert "secret-build-host" not in str(refused.value)
