@@ -22,10 +22,10 @@ def test_dot_segments_never_reach_a_path_outside_the_prefix(
     """``/public/../secret/x`` is refused before the origin is asked for anything."""
     server.add_file("/secret/blob.bin", SECRET)
     policy = UrlPolicy(allow_private=True, allowlist=(server.url("/public/"),))
+    request = DownloadRequest(
+        model_name="m", version="v1", download_url=server.url("/public/" + escape)
+    )
     with Downloader(store=store) as dl, pytest.raises(InvalidRequest, match="allowlist"):
-        request = DownloadRequest(
-            model_name="m", version="v1", download_url=server.url("/public/" + escape)
-        )
         dl.run(request, url_policy=policy)
     assert server.requests == [], "the origin received no request"
 
@@ -35,9 +35,9 @@ def test_a_redirect_hop_is_compared_normalised(store: Path, server: FileServer) 
     server.add_file("/secret/blob.bin", SECRET)
     server.add_redirect("/public/hop.bin", server.url("/public/../secret/blob.bin"))
     policy = UrlPolicy(allow_private=True, allowlist=(server.url("/public/"),))
+    request = DownloadRequest(
+        model_name="m", version="v1", download_url=server.url("/public/hop.bin")
+    )
     with Downloader(store=store) as dl, pytest.raises(InvalidRequest, match="allowlist"):
-        request = DownloadRequest(
-            model_name="m", version="v1", download_url=server.url("/public/hop.bin")
-        )
         dl.run(request, url_policy=policy)
     assert server.requests_for("/secret/blob.bin") == []

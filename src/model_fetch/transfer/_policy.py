@@ -23,11 +23,12 @@ from model_fetch.exceptions import InvalidRequest
 
 __all__ = ["ResolvedTarget", "UrlPolicy", "is_public_address", "normalise_url"]
 
-_NAT64: Final = ipaddress.IPv6Network("64:ff9b::/96")
 _NAT64_LOCAL: Final = ipaddress.IPv6Network("64:ff9b:1::/48")
 # ::a.b.c.d (IPv4-compatible, deprecated) and ::ffff:0:a.b.c.d (IPv4-translated, RFC 2765).
-_IPV4_COMPATIBLE: Final = ipaddress.IPv6Network("::/96")
-_IPV4_TRANSLATED: Final = ipaddress.IPv6Network("::ffff:0:0:0/96")
+# NAT64 (64:ff9b::/96) carries its IPv4 address in the low 32 bits too.
+_CARRY_IPV4_LOW: Final = tuple(
+    ipaddress.IPv6Network(network) for network in ("::/96", "::ffff:0:0:0/96", "64:ff9b::/96")
+)
 _SITE_LOCAL: Final = ipaddress.IPv6Network("fec0::/10")
 _DEFAULT_PORTS: Final = {"http": 80, "https": 443}
 
@@ -48,28 +49,33 @@ NOT_LISTED: Final = (
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
+def _embedded_ipv4(address: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
+    """The IPv4 address an IPv6 address carries, if it is one of the forms that carry one."""
+    if address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    if address.sixtofour is not None:
+        return address.sixtofour
+    if address.teredo is not None:
+        return address.teredo[1]
+    if any(address in network for network in _CARRY_IPV4_LOW):
+        # :: and ::1 land here too: 0.0.0.0 and 0.0.0.1 are not public either.
+        return ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
+    return None
+
+
 def is_public_address(address: IPAddress) -> bool:
     """Whether an address is globally routable, looking through IPv6 wrappers of IPv4.
 
     IPv4-mapped (``::ffff:127.0.0.1``), IPv4-compatible (``::127.0.0.1``), IPv4-translated
     (``::ffff:0:127.0.0.1``), 6to4 (``2002::/16``), Teredo and NAT64 (``64:ff9b::/96``)
-    addresses are judged by the IPv4 address they carry; site-local ``fec0::/10`` is private.
+    addresses are judged by the IPv4 address they carry; site-local ``fec0::/10`` and local
+    NAT64 ``64:ff9b:1::/48`` are private.
     """
     if isinstance(address, ipaddress.IPv6Address):
-        if address.ipv4_mapped is not None:
-            return is_public_address(address.ipv4_mapped)
-        if address in _IPV4_COMPATIBLE or address in _IPV4_TRANSLATED:
-            # :: and ::1 land here too: 0.0.0.0 and 0.0.0.1 are not public either.
-            return is_public_address(ipaddress.IPv4Address(int(address) & 0xFFFFFFFF))
-        if address in _SITE_LOCAL:
-            return False
-        if address.sixtofour is not None:
-            return is_public_address(address.sixtofour)
-        if address.teredo is not None:
-            return is_public_address(address.teredo[1])
-        if address in _NAT64:
-            return is_public_address(ipaddress.IPv4Address(int(address) & 0xFFFFFFFF))
-        if address in _NAT64_LOCAL:
+        embedded = _embedded_ipv4(address)
+        if embedded is not None:
+            return is_public_address(embedded)
+        if address in _NAT64_LOCAL or address in _SITE_LOCAL:
             return False
     return bool(address.is_global) and not address.is_multicast
 
