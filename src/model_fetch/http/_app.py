@@ -113,7 +113,9 @@ def _to_request(body: DownloadBody, settings: ServerSettings) -> DownloadRequest
             "--allow-insecure-tls",
         )
     metadata = body.metadata or {}
-    if len(json.dumps(metadata)) > CAPS["metadata_bytes"]:
+    # UTF-8 bytes of compact JSON, as a client sends it (not six escape bytes per character).
+    size = len(json.dumps(metadata, ensure_ascii=False, separators=(",", ":")).encode())
+    if size > CAPS["metadata_bytes"]:
         raise InvalidRequest(f"metadata is larger than {CAPS['metadata_bytes']} bytes")
     if body.download_url is not None:
         settings.url_policy.check(body.download_url)
