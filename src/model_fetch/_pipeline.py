@@ -105,11 +105,16 @@ class Pipeline:
             UnknownSource: No such source (400).
             ModelExists: Installed and ``if_exists="error"`` (409).
         """
-        self._source(request.effective_source)
+        self._check_sources(request)
         if request.if_exists == "error" and not request.force_download:
             existing = self.store.installed(request.model_name, request.version)
             if existing is not None and _covers(existing, request.options):
                 self._reuse_or_refuse(request, existing)
+
+    def _check_sources(self, request: DownloadRequest) -> None:
+        """Refuse an unknown ``source``, even where ``download_url`` means it is not used."""
+        self._source(request.source)
+        self._source(request.effective_source)
 
     def _reuse_or_refuse(self, request: DownloadRequest, record: InstallRecord) -> InstallResult:
         if request.if_exists == "error":
@@ -146,6 +151,7 @@ class Pipeline:
             See :meth:`Downloader.download`.
         """
         started = self._clock.monotonic()
+        self._check_sources(request)
         name, options = request.model_name, request.options
         existing = self.store.installed(name, request.version)
         if existing is not None and not request.force_download and _covers(existing, options):
