@@ -85,7 +85,7 @@ def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
         401: "Missing or wrong bearer token (when the server has one)",
         404: "Not found",
         409: "Conflict",
-        413: "Model too large for available storage",
+        413: "Model too large for available storage, or a request body over 1 MiB",
         415: "The body must be application/json",
         500: "Internal server error, download or verification failure",
     }
@@ -348,7 +348,7 @@ def _model_routes(downloader: Downloader) -> APIRouter:
         "/model-remove/{model_name:path}",
         summary="Remove installed versions",
         response_model=RemovalBody,
-        responses=_errors(400, 401, 404, 409, 415),
+        responses=_errors(400, 401, 404, 409, 413, 415),
     )
     def model_remove(
         model_name: ModelNameParam,
