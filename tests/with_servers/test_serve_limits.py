@@ -15,7 +15,7 @@ import uvicorn
 from model_fetch import Downloader
 from model_fetch.http import ServerSettings, create_app
 from model_fetch.http._serve import server_config
-from support.rest import free_port
+from support.rest import free_port, start_rest
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -91,3 +91,17 @@ def test_a_body_under_the_cap_still_reaches_the_route(served: int) -> None:
         timeout=PATIENCE,
     )
     assert response.status_code == 400
+
+
+def test_a_token_in_the_query_string_is_not_logged(tmp_path: Path, store: Path) -> None:
+    """A token sent as ``?token=`` is refused (401) and the access log shows ``***`` instead."""
+    token = "s3cr3t-token-0123456789"
+    rest = start_rest(tmp_path, store, "token-log", "--token", token)
+    try:
+        response = requests.get(f"{rest.url}/models?token={token}", timeout=PATIENCE)
+        assert response.status_code == 401
+    finally:
+        rest.stop()
+    log = rest.log_path.read_text()
+    assert "/models?token=***" in log
+    assert token not in log

@@ -2,14 +2,43 @@
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
 if TYPE_CHECKING:
     from types import FrameType
 
     from fastapi import FastAPI
 
-__all__ = ["serve", "server_config"]
+__all__ = ["TokenFilter", "serve", "server_config"]
+
+
+class TokenFilter(logging.Filter):
+    """Blanks the server's token wherever a log record would show it (the access log's path).
+
+    A token sent in the query string is refused (only the Authorization header counts), but
+    uvicorn's access log would still write it down with the request line.
+    """
+
+    def __init__(self, token: str) -> None:
+        """Remember the token, raw and percent-encoded, as a path would carry it."""
+        super().__init__()
+        self._spellings = tuple({token, quote(token, safe=""), quote(token)})
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Rewrite the record's message arguments; never drop the record."""
+        if isinstance(record.args, tuple):
+            record.args = tuple(self._blank(arg) for arg in record.args)
+        record.msg = self._blank(record.msg)
+        return True
+
+    def _blank(self, value: Any) -> Any:
+        if not isinstance(value, str):
+            return value
+        for spelling in self._spellings:
+            value = value.replace(spelling, "***")
+        return value
 
 
 def server_config(app: FastAPI, *, host: str, port: int, log_level: str) -> Any:
@@ -44,4 +73,8 @@ def serve(app: FastAPI, *, host: str, port: int, log_level: str) -> None:
             closing.set()
             super().handle_exit(sig, frame)
 
-    _Server(server_config(app, host=host, port=port, log_level=log_level)).run()
+    config = server_config(app, host=host, port=port, log_level=log_level)  # configures logging
+    token = app.state.settings.token
+    if token:
+        logging.getLogger("uvicorn.access").addFilter(TokenFilter(token))
+    _Server(config).run()
