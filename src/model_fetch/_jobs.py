@@ -393,7 +393,13 @@ class JobManager:
             work.error = exc
         except Exception as exc:  # a worker thread must record every failure, never die silently
             log.exception("Download job failed unexpectedly")
-            work.error = DownloadFailed(f"Download failed: {type(exc).__name__}: {exc}")
+            # The job's body goes to remote callers: an OSError's text names local paths, so
+            # only the error's type is said here; the log has the rest, the cause keeps it.
+            error = DownloadFailed(
+                f"Download failed: an internal error ({type(exc).__name__}); see the server log"
+            )
+            error.__cause__ = exc
+            work.error = error
         finally:
             now = time.monotonic()
             with self._lock:

@@ -7,6 +7,7 @@ here. Every error is ``{"detail": "..."}`` with the status code of its error cla
 from __future__ import annotations
 
 import json
+import os
 import threading
 
 # FastAPI reads these annotations at run time (the event routes' item and dependency types).
@@ -198,9 +199,22 @@ async def _invalid(_: Request, exc: Exception) -> JSONResponse:
     return _error_response(400, _validation_message(exc))
 
 
-async def _failed(_: Request, exc: Exception) -> JSONResponse:
+async def _failed(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, ModelFetchError)  # noqa: S101 - registered for this type only
-    return _error_response(exc.status_code, str(exc))
+    detail = str(exc)
+    if exc.status_code >= 500:  # noqa: PLR2004 - server-side failures only
+        detail = _without_local_paths(detail, request.app.state.downloader.store.root)
+    return _error_response(exc.status_code, detail)
+
+
+def _without_local_paths(text: str, root: object) -> str:
+    """A 500's message with the store's local directory left out (``<store>`` instead)."""
+    root = str(root)
+    if "://" in root:
+        return text  # an object store's URL is no local path
+    for path in sorted({os.path.realpath(root), os.path.abspath(root)}, key=len, reverse=True):
+        text = text.replace(path, "<store>")
+    return text
 
 
 async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
