@@ -23,7 +23,7 @@ import attrs
 from model_fetch._cancel import check_cancelled
 from model_fetch._log import get_logger, redact_url
 from model_fetch.exceptions import DownloadFailed
-from model_fetch.transfer._flow import STALL_MIN_BYTES
+from model_fetch.transfer._flow import STALL_MIN_BYTES, DeadlinePassed, Pace
 from model_fetch.transfer._fsspec import attempt_fsspec
 from model_fetch.transfer._http_attempt import attempt_http
 from model_fetch.transfer._outcome import FetchOutcome
@@ -121,6 +121,7 @@ class Transfer:
                 policy=policy,
                 partial=partial,
                 resume=resume,
+                deadline_at=self._clock.monotonic() + float(options.deadline),
             )
             outcome = run_with_retries(
                 attempts.run,
@@ -159,6 +160,8 @@ class _Attempts:
     partial: PartialFile | None
     #: Where the next attempt resumes (None: from byte 0).
     resume: ResumeState | None
+    #: The clock reading after which the file fails (``options.deadline`` from the first try).
+    deadline_at: float
     #: Until the server breaks the range rules: then one stream.
     parallel: bool = True
     count: int = 0
@@ -166,12 +169,20 @@ class _Attempts:
 
     def run(self) -> FetchOutcome:
         """Make one attempt; raise Retryable (after recording where the next one starts)."""
+        pace = Pace(
+            deadline_at=self.deadline_at,
+            min_rate=self.options.min_rate,
+            monotonic=self.clock.monotonic,
+        )
+        if pace.passed():
+            raise self._deadline_failure()
         self.count += 1
         sink = self.sink = Sink(
             self.fd,
             self.remote,
             clock=self.clock,
             timeout=float(self.options.timeout),
+            pace=pace,
             on_position=self.on_position,
             reserve=self.reserve,
             cancel=self.cancel,
@@ -192,6 +203,9 @@ class _Attempts:
             if self.resume is None and self.partial is not None:
                 self.partial.forget()  # the sidecar must not outlive the bytes it describes
             raise
+        except DeadlinePassed:
+            sink.keep()
+            raise self._deadline_failure() from None
         except BaseException:
             sink.keep()  # Ctrl-C, a crash of ours, a cancel: what is on disk stays resumable
             raise
@@ -214,6 +228,16 @@ class _Attempts:
             )
         else:
             attempt_fsspec(remote, sink, buffer_size=buffer_size, on_size=self.on_size)
+
+    def _deadline_failure(self) -> DownloadFailed:
+        url = redact_url(self.remote.url)
+        return DownloadFailed(
+            f"Download failed: {url} did not finish within its deadline of "
+            f"{float(self.options.deadline):g} s (options.deadline)",
+            url=url,
+            attempts=self.count,
+            bytes_received=self.reached(),
+        )
 
     def reached(self) -> int:
         """How far the last attempt got."""

@@ -8,7 +8,7 @@ import threading
 from typing import TYPE_CHECKING
 
 from model_fetch._cancel import check_cancelled
-from model_fetch.transfer._flow import StallGuard
+from model_fetch.transfer._flow import Pace, StallGuard
 from model_fetch.transfer._outcome import new_hashers
 from model_fetch.transfer._ranges import Coverage
 from model_fetch.transfer._resume import ResumeState
@@ -36,6 +36,7 @@ class Sink:
         *,
         clock: Clock,
         timeout: float,
+        pace: Pace | None = None,
         on_position: Callable[[int], None],
         reserve: Callable[[int], None],
         cancel: threading.Event | None = None,
@@ -50,6 +51,7 @@ class Sink:
         self.hashers = new_hashers(remote.checksums, remote.size)
         self.position = 0
         self._stall = StallGuard(timeout, clock.monotonic)
+        self._pace = pace
         self._on_position = on_position
         self._reserve = reserve
         self._writer: Writer | None = None
@@ -115,6 +117,7 @@ class Sink:
             self._reserve(self.position + size)
             self.position += size
             self._on_position(self.position)
+            self._check_pace(size)
 
     def _synced(self, durable: int) -> None:
         if self.partial is not None and self.validator is not None:
@@ -155,6 +158,14 @@ class Sink:
         self._on_position(self.position)
         if self._stall.stalled(size):
             raise Retryable(self._stall.reason)
+        self._check_pace(size)
+
+    def _check_pace(self, size: int) -> None:
+        """Raise Retryable when the attempt is too slow, DeadlinePassed when time is up."""
+        if self._pace is not None:
+            reason = self._pace.too_slow(size)
+            if reason is not None:
+                raise Retryable(reason)
 
     def finish(self) -> None:
         """Wait until every received byte is hashed and written; raise a writer error."""
