@@ -92,7 +92,8 @@ class Pipeline:
         self._source = source
         self._clock = clock
         self._install = install or _default_install
-        origin = OriginTier(store, Transfer(http, clock), after_mirror=mirror is not None)
+        transfer = Transfer(http, clock, max_unknown_size=settings.max_unknown_size)
+        origin = OriginTier(store, transfer, after_mirror=mirror is not None)
         self.tiers: tuple[Tier, ...] = (
             (MirrorTier(mirror, store, http), origin) if mirror is not None else (origin,)
         )

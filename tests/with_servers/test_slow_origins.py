@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from model_fetch import DownloadFailed, DownloadOptions, RemoteFile
+from model_fetch import Downloader, DownloadFailed, DownloadOptions, RemoteFile
 from model_fetch.exceptions import InvalidRequest
 from model_fetch.transfer import HttpClient, Transfer
 from support.helpers import FakeClock, payload
@@ -80,3 +80,16 @@ def test_pace_options_are_capped(options: dict[str, object]) -> None:
     """The deadline is above 0 and at most a day; min_rate is 1 B/s to 1 GiB/s (400 over REST)."""
     with pytest.raises(InvalidRequest):
         DownloadOptions(**options)
+
+
+def test_a_file_of_unknown_size_stops_at_the_servers_limit(
+    store: Path, server: FileServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With MODEL_FETCH_MAX_UNKNOWN_SIZE, a body without Content-Length past it fails (500)."""
+    server.add_file("/endless.bin", payload(300_000, seed=2), content_length=False)
+    server.add_file("/small.bin", payload(50_000, seed=3), content_length=False)
+    monkeypatch.setenv("MODEL_FETCH_MAX_UNKNOWN_SIZE", "100KiB")
+    with Downloader(store=store) as dl:
+        with pytest.raises(DownloadFailed, match="limit for a file of unknown size"):
+            dl.download("big", "v1", download_url=server.url("/endless.bin"))
+        dl.download("small", "v1", download_url=server.url("/small.bin"))

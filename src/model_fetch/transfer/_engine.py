@@ -56,12 +56,21 @@ class Transfer:
         http: The shared HTTP client.
         clock: The clock used for backoff and the stall guard.
         rng: The random source for backoff jitter.
+        max_unknown_size: The most bytes a file of unknown size may have (None: no limit).
     """
 
-    def __init__(self, http: HttpClient, clock: Clock, rng: random.Random | None = None) -> None:
+    def __init__(
+        self,
+        http: HttpClient,
+        clock: Clock,
+        rng: random.Random | None = None,
+        *,
+        max_unknown_size: int | None = None,
+    ) -> None:
         """Create the engine."""
         self._http = http
         self._clock = clock
+        self._max_unknown_size = max_unknown_size
         self._rng = rng or random.Random()  # noqa: S311 - jitter, not cryptography
 
     def fetch(
@@ -122,6 +131,7 @@ class Transfer:
                 partial=partial,
                 resume=resume,
                 deadline_at=self._clock.monotonic() + float(options.deadline),
+                max_unknown_size=self._max_unknown_size if remote.size is None else None,
             )
             outcome = run_with_retries(
                 attempts.run,
@@ -162,6 +172,8 @@ class _Attempts:
     resume: ResumeState | None
     #: The clock reading after which the file fails (``options.deadline`` from the first try).
     deadline_at: float
+    #: The most bytes the file may have when its size is unknown (None: no limit).
+    max_unknown_size: int | None
     #: Until the server breaks the range rules: then one stream.
     parallel: bool = True
     count: int = 0
@@ -183,6 +195,7 @@ class _Attempts:
             clock=self.clock,
             timeout=float(self.options.timeout),
             pace=pace,
+            max_unknown_size=self.max_unknown_size,
             on_position=self.on_position,
             reserve=self.reserve,
             cancel=self.cancel,

@@ -8,6 +8,8 @@ import threading
 from typing import TYPE_CHECKING
 
 from model_fetch._cancel import check_cancelled
+from model_fetch._log import redact_url
+from model_fetch.exceptions import DownloadFailed
 from model_fetch.transfer._flow import Pace, StallGuard
 from model_fetch.transfer._outcome import new_hashers
 from model_fetch.transfer._ranges import Coverage
@@ -37,6 +39,7 @@ class Sink:
         clock: Clock,
         timeout: float,
         pace: Pace | None = None,
+        max_unknown_size: int | None = None,
         on_position: Callable[[int], None],
         reserve: Callable[[int], None],
         cancel: threading.Event | None = None,
@@ -52,6 +55,8 @@ class Sink:
         self.position = 0
         self._stall = StallGuard(timeout, clock.monotonic)
         self._pace = pace
+        self._max_unknown_size = max_unknown_size
+        self._url = remote.url
         self._on_position = on_position
         self._reserve = reserve
         self._writer: Writer | None = None
@@ -152,6 +157,15 @@ class Sink:
         if self._writer is None:  # pragma: no cover - every attempt begins before its body
             raise RuntimeError("write before begin")
         size = len(data)
+        limit = self._max_unknown_size
+        if limit is not None and self.total is None and self.position + size > limit:
+            url = redact_url(self._url)
+            raise DownloadFailed(
+                f"Download failed: {url} sent more than {limit} bytes, the server's limit for a "
+                "file of unknown size (MODEL_FETCH_MAX_UNKNOWN_SIZE)",
+                url=url,
+                bytes_received=self.position,
+            )
         self._reserve(self.position + size)
         self._writer.put(data, write=not already_written)
         self.position += size
