@@ -22,18 +22,16 @@ from model_fetch.http import ServerSettings, create_app
 from model_fetch.install import UnsafeArchive
 from model_fetch.torch import load_state_dict
 from model_fetch.transfer import UrlPolicy
-from support.helpers import installed_files, stray_files
+from support.helpers import REPO, installed_files, stray_files
 from support.server import FileServer
 
-EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "models" / "tiny-mlp.safetensors"
+EXAMPLE = REPO / "examples" / "models" / "tiny-mlp.safetensors"
 
 
 def _torch() -> Any:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        import torch  # noqa: PLC0415 - optional dependency, imported where used
-
-    return torch
+        return pytest.importorskip("torch", reason="needs the torch extra")
 
 
 def torch_bytes() -> bytes:
