@@ -145,8 +145,14 @@ class Transfer:
                 rng=self._rng,
                 label=url,
             )
-        finally:
+        except BaseException:
             os.close(fd)
+            if partial is not None and partial.load() is None:
+                # Nothing a later call could resume (no validator, no bytes, or a sidecar
+                # that does not fit): a partial kept now would only hold disk space.
+                partial.discard()
+            raise
+        os.close(fd)
         if partial is not None:
             os.replace(partial.path, dest)
             partial.forget()
