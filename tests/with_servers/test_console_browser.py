@@ -291,6 +291,7 @@ def test_server_strings_are_shown_as_text(
     assert page.evaluate("window.__pwned") is None
 
 
+@pytest.mark.slow
 def test_token_pasted_and_used_at_once(browser: Browser, tmp_path: Path, files: FileServer) -> None:
     """A token pasted into the field and used by an immediate click on Download is sent."""
     rest = start_rest(tmp_path, tmp_path / "store", "token-at-once", "--token", TOKEN)
@@ -320,6 +321,7 @@ def test_token_pasted_and_used_at_once(browser: Browser, tmp_path: Path, files: 
         rest.stop()
 
 
+@pytest.mark.slow
 def test_token_prompt(browser: Browser, tmp_path: Path, files: FileServer) -> None:
     """With a token the API answers 401 while the page loads; entering the token is enough."""
     rest = start_rest(tmp_path, tmp_path / "store", "token", "--token", TOKEN)

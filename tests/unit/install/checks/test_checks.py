@@ -411,6 +411,7 @@ def test_check_model_directory_with_config_and_weights(tmp_path: Path) -> None:
     assert result.details["files"]["pytorch_model.bin"]["format"] == "torch-zip"
 
 
+@pytest.mark.slow
 def test_malicious_pickles_not_ready_and_never_run(tmp_path: Path) -> None:
     """Raw and zipped malicious pickles are refused with their globals; their code never runs."""
     sentinel = tmp_path / "SENTINEL"
