@@ -106,7 +106,7 @@ class Pipeline:
         self._clock = clock
         chosen = None if verifiers is None else tuple(verifiers)
         self._install = install or functools.partial(_checked_install, verifiers=chosen)
-        transfer = Transfer(http, clock)
+        transfer = Transfer(http, clock, max_unknown_size=settings.max_unknown_size)
         self._signature = SignatureStep(transfer, signing)
         origin = OriginTier(store, transfer, after_mirror=mirror is not None)
         self.tiers: tuple[Tier, ...] = (
@@ -121,7 +121,7 @@ class Pipeline:
             UnknownSource: No such source (400).
             ModelExists: Installed and ``if_exists="error"`` (409).
         """
-        self._source(request.effective_source)
+        self._check_sources(request)
         if request.if_exists == "error" and not request.force_download:
             existing = self.store.installed(request.model_name, request.version)
             if existing is not None and self._usable(existing, request):
@@ -137,6 +137,11 @@ class Pipeline:
         return _covers(record, request.options, listing) and self._signature.satisfied(
             request, record
         )
+
+    def _check_sources(self, request: DownloadRequest) -> None:
+        """Refuse an unknown ``source``, even where ``download_url`` means it is not used."""
+        self._source(request.source)
+        self._source(request.effective_source)
 
     def _reuse_or_refuse(self, request: DownloadRequest, record: InstallRecord) -> InstallResult:
         if request.if_exists == "error":
@@ -173,6 +178,7 @@ class Pipeline:
             See :meth:`Downloader.download`.
         """
         started = self._clock.monotonic()
+        self._check_sources(request)
         name = request.model_name
         existing = self.store.installed(name, request.version)
         if existing is not None and not request.force_download and self._usable(existing, request):

@@ -184,6 +184,8 @@ OPTION_FLAGS: Final[dict[str, tuple[str, str, str, bool]]] = {
         "split files of at least this size over --connections",
         True,
     ),
+    "deadline": ("--deadline", "S", "seconds one file may take, retries included", False),
+    "min_rate": ("--min-rate", "BYTES", "slowest bytes per second over each 30 s window", True),
 }
 _BINARY_UNITS: Final = ("bytes", "KiB", "MiB", "GiB", "TiB", "PiB")
 _KIB: Final = 1024
