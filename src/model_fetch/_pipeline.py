@@ -378,6 +378,7 @@ class Pipeline:
             readiness=outcome.readiness.to_dict(),
             ready=outcome.readiness.ready,
             archives=outcome.archives,
+            etags=_etags(plan),
         )
 
     def _commit(
@@ -410,6 +411,17 @@ class Pipeline:
             download_url=record.download_url,
             directory=self.store.display(self.store.generation_dir(record)),
         )
+
+
+def _etags(plan: Plan) -> dict[str, str]:
+    """The name the source gives each file's bytes: a Hub etag (git blob id, else sha256)."""
+    etags: dict[str, str] = {}
+    for remote in plan.files:
+        digests = {checksum.algorithm: checksum.hexdigest for checksum in remote.checksums}
+        etag = digests.get("git-blob-sha1") or digests.get("sha256")
+        if etag is not None:
+            etags[remote.path] = etag
+    return etags
 
 
 def _tree_bytes(path: str) -> int:

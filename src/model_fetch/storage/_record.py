@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 from typing import Any, Final
 
 import attrs
@@ -28,6 +29,7 @@ __all__ = [
 ]
 
 RECORD_FORMAT: Final = 1
+_HEX: Final = re.compile(r"[0-9a-f]{40,128}")
 
 
 @attrs.frozen(kw_only=True)
@@ -52,6 +54,9 @@ class InstallRecord:
             records that predate it).
         archives: Downloaded archives kept beside their extracted files
             (``cleanup_temp_files=false``).
+        etags: The source's name for a file's bytes where it has one (a Hugging Face file's
+            etag: the sha256 of an LFS file, the git blob id of the others); a hf-cache store
+            names its blobs by it, and by the sha256 where there is none.
     """
 
     name: str
@@ -69,6 +74,7 @@ class InstallRecord:
     primary: str | None
     listing: tuple[str, ...] | None = None
     archives: tuple[str, ...] = ()
+    etags: dict[str, str] = attrs.field(factory=dict)
 
     @property
     def size(self) -> int:
@@ -94,6 +100,7 @@ class InstallRecord:
             "primary": self.primary,
             "listing": list(self.listing) if self.listing is not None else None,
             "archives": list(self.archives),
+            "etags": dict(self.etags),
         }
 
     @classmethod
@@ -133,6 +140,7 @@ class InstallRecord:
                 primary=_optional_str(data.get("primary")),
                 listing=tuple(str(p) for p in data["listing"]) if data.get("listing") else None,
                 archives=tuple(validate_relpath(str(p)) for p in data.get("archives") or ()),
+                etags=_etags(data.get("etags") or {}),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise ValueError(f"malformed install record: {exc}") from exc
@@ -141,6 +149,17 @@ class InstallRecord:
         if record.primary is not None and record.primary not in {f.path for f in record.files}:
             raise ValueError("malformed install record: primary is not one of its files")
         return record
+
+
+def _etags(value: object) -> dict[str, str]:
+    """Etags are hex digests only: they become a blob's file name."""
+    if not isinstance(value, dict):
+        raise TypeError(f"etags must be an object, not {type(value).__name__}")
+    etags = {str(path): str(etag) for path, etag in value.items()}
+    for etag in etags.values():
+        if not _HEX.fullmatch(etag):
+            raise ValueError(f"etag {etag!r} is not a hex digest")
+    return etags
 
 
 def encode_record(record: InstallRecord) -> bytes:
@@ -196,6 +215,7 @@ def make_record(
     readiness: dict[str, Any] | None = None,
     ready: bool = False,
     archives: tuple[str, ...] = (),
+    etags: dict[str, str] | None = None,
 ) -> InstallRecord:
     """Build an uncommitted install record (its generation is chosen at commit)."""
     return InstallRecord(
@@ -214,4 +234,5 @@ def make_record(
         primary=files[0].path if len(files) == 1 else None,
         listing=listing,
         archives=archives,
+        etags={path: etag for path, etag in (etags or {}).items() if _HEX.fullmatch(etag)},
     )

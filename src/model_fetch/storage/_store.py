@@ -21,6 +21,8 @@ import attrs
 from model_fetch._paths import validate_relpath
 from model_fetch.exceptions import StoreUnavailable
 from model_fetch.storage._catalog import Catalog
+from model_fetch.storage._hfcache import HfCacheBackend
+from model_fetch.storage._hflayout import hf_cache_root
 from model_fetch.storage._layout import REFS_DIR, new_generation, partial_key
 from model_fetch.storage._lease import Lease
 from model_fetch.storage._local import LocalBackend
@@ -64,22 +66,27 @@ class Store:
         from fsspec.implementations.local import LocalFileSystem  # noqa: PLC0415
 
         text = os.fspath(root)
+        hf_root = hf_cache_root(text)
         options = dict(storage_options or {})
         if fsspec.core.split_protocol(text)[0] in {"s3", "s3a"}:
             # Another node's new record must be seen at once: never answer from a stale listing.
             options.setdefault("use_listings_cache", False)
         try:
-            self.fs, path = fsspec.core.url_to_fs(text, **options)
+            self.fs, path = fsspec.core.url_to_fs(hf_root or text, **options)
         except ImportError as exc:
             raise StoreUnavailable(
                 f"Cannot open the store {text}: {exc} (install model_fetch[s3] for s3://)",
                 url=text,
             ) from exc
-        self.backend: Backend = (
-            LocalBackend(self.fs, path)
-            if isinstance(self.fs, LocalFileSystem)
-            else ObjectBackend(self.fs, path, settings)
-        )
+        self.backend: Backend
+        if hf_root is not None:
+            self.backend = HfCacheBackend(self.fs, path)
+        elif isinstance(self.fs, LocalFileSystem):
+            self.backend = LocalBackend(self.fs, path)
+        else:
+            self.backend = ObjectBackend(self.fs, path, settings)
+        #: Whether the store is a Hugging Face cache (``store="hf-cache"``).
+        self.hf_cache = hf_root is not None
         self.layout = self.backend.layout
         self.local = self.backend.local
         self.root = self.layout.root
@@ -277,6 +284,10 @@ class Store:
         Returns:
             The paths of the files that were deleted.
         """
+        if isinstance(self.backend, HfCacheBackend):
+            # Refs first: huggingface_hub counts a ref to a missing snapshot as corruption.
+            self._refs.drop(record.name, record.version)
+            return self.backend.remove_version(record)
         base = self.generation_dir(record)
         files = [self.display(self.layout.join_rel(base, file.path)) for file in record.files]
         self.fs.rm_file(self.record_path(record.name, record.version))

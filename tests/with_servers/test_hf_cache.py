@@ -1,0 +1,160 @@
+"""A store that is the Hugging Face cache: model_fetch and huggingface_hub read each other's files.
+
+huggingface_hub reads its environment at import, so every huggingface_hub call runs in a fresh
+interpreter with the cache and the offline switch set.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from model_fetch import Downloader
+from support.helpers import payload
+from support.hfhub import HubFile, TestHub
+
+pytest.importorskip("huggingface_hub", reason="the hf-cache interchange needs huggingface_hub")
+
+REPO = "acme/tiny-bert"
+FILES = [
+    HubFile(path="config.json", data=b'{"model_type": "bert", "hidden_size": 8}'),
+    HubFile(path="README.md", data=b"# tiny bert\n"),
+    HubFile(path="tokenizer/vocab.txt", data=b"[PAD]\n[UNK]\nhello\n"),
+    HubFile(path="model.safetensors", data=payload(300_000, seed=31), lfs=True),
+]
+
+
+@pytest.fixture
+def hub(monkeypatch: pytest.MonkeyPatch) -> Iterator[TestHub]:
+    with TestHub().start() as running:
+        monkeypatch.setenv("HF_ENDPOINT", running.endpoint)
+        yield running
+
+
+@pytest.fixture
+def cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An empty Hugging Face cache, named the way huggingface_hub finds it (HF_HUB_CACHE)."""
+    path = tmp_path / "hf-home" / "hub"
+    monkeypatch.setenv("HF_HUB_CACHE", str(path))
+    return path
+
+
+def run_hf(hub: TestHub, cache: Path, code: str, *, offline: bool, **args: Any) -> Any:
+    """Run ``code`` with huggingface_hub in a fresh interpreter; return its JSON ``out``."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "HUGGING"))}
+    env.update(
+        HF_ENDPOINT=hub.endpoint,
+        HF_HUB_CACHE=str(cache),
+        HF_HOME=str(cache.parent),
+        HF_HUB_DISABLE_XET="1",
+        HF_HUB_DISABLE_TELEMETRY="1",
+        HF_HUB_DISABLE_PROGRESS_BARS="1",
+        NO_PROXY="*",
+    )
+    if offline:
+        env["HF_HUB_OFFLINE"] = "1"
+    script = (
+        "import hashlib, json, sys\nfrom pathlib import Path\n"
+        "args = json.loads(sys.argv[1])\n" + textwrap.dedent(code) + "\nprint(json.dumps(out))\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", script, json.dumps(args)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def test_model_fetch_install_is_read_offline_by_huggingface_hub(hub: TestHub, cache: Path) -> None:
+    """hf_hub_download(local_files_only) and scan_cache_dir() read what model_fetch installed."""
+    hub.add_repo(REPO, FILES)
+    with Downloader(store="hf-cache") as downloader:
+        result = downloader.download(REPO, source="huggingface")
+    commit = hub.commit_sha(REPO, "main")
+    assert result.directory == str(cache / "models--acme--tiny-bert" / "snapshots" / commit)
+    out = run_hf(
+        hub,
+        cache,
+        """
+        from huggingface_hub import hf_hub_download, scan_cache_dir
+        out = {"files": {}}
+        for name in args["names"]:
+            path = hf_hub_download(args["repo"], name, local_files_only=True)
+            out["files"][name] = [
+                hashlib.sha256(Path(path).read_bytes()).hexdigest(), Path(path).resolve().name
+            ]
+        info = scan_cache_dir()
+        out["warnings"] = [str(w) for w in info.warnings]
+        out["repos"] = [
+            [r.repo_id, sorted((v.commit_hash, sorted(v.refs), len(v.files)) for v in r.revisions)]
+            for r in info.repos
+        ]
+        """,
+        offline=True,
+        repo=REPO,
+        names=[f.path for f in FILES],
+    )
+    for file in FILES:
+        assert out["files"][file.path] == [sha256(file.data), file.etag]
+    assert out["warnings"] == []
+    assert out["repos"] == [[REPO, [[commit, ["main"], len(FILES)]]]]
+    tag = (cache / "CACHEDIR.TAG").read_text()
+    assert tag.startswith("Signature: 8a477f597d28d172789f06886806bc55")
+    link = cache / "models--acme--tiny-bert" / "snapshots" / commit / "tokenizer" / "vocab.txt"
+    assert os.readlink(link) == f"../../../blobs/{FILES[2].etag}"
+
+
+def test_huggingface_hub_install_is_seen_and_verified(hub: TestHub, cache: Path) -> None:
+    """A snapshot huggingface_hub downloaded is installed for model_fetch, verifiable offline."""
+    hub.add_repo(REPO, FILES)
+    commit = hub.commit_sha(REPO, "main")
+    run_hf(
+        hub,
+        cache,
+        """
+        from huggingface_hub import snapshot_download
+        out = snapshot_download(args["repo"])
+        """,
+        offline=False,
+        repo=REPO,
+    )
+    before = len(hub.requests)
+    with Downloader(store=str(cache), offline=True) as downloader:
+        assert downloader.store.hf_cache
+        result = downloader.download(REPO, source="huggingface")
+        assert result.reused
+        assert result.version == commit
+        [model] = downloader.list_models()
+        assert (model.name, model.version) == (REPO, commit)
+        verified = downloader.verify(REPO)
+        assert verified.ok, verified
+    assert len(hub.requests) == before
+
+
+def test_a_corrupted_blob_fails_verify(hub: TestHub, cache: Path) -> None:
+    """Verify re-hashes each blob: bytes that no longer match their sha256 name are reported."""
+    hub.add_repo(REPO, FILES)
+    with Downloader(store="hf-cache") as downloader:
+        downloader.download(REPO, source="huggingface")
+        blob = cache / "models--acme--tiny-bert" / "blobs" / FILES[3].etag
+        data = bytearray(blob.read_bytes())
+        data[10] ^= 0xFF
+        blob.write_bytes(bytes(data))
+        assert not downloader.verify(REPO).ok
