@@ -21,6 +21,7 @@ from model_fetch._log import get_logger, redact_url
 from model_fetch._models import InstallResult, Plan, RemoteFile
 from model_fetch._progress import ProgressTracker
 from model_fetch._tiers import Attempt, MirrorTier, OriginTier
+from model_fetch.checksums import Checksum
 from model_fetch.exceptions import (
     InvalidRequest,
     ModelExists,
@@ -28,7 +29,7 @@ from model_fetch.exceptions import (
     OfflineModeError,
     StoreUnavailable,
 )
-from model_fetch.storage import InstallRecord, Store, make_record
+from model_fetch.storage import InstallRecord, Store, make_record, plan_etags
 from model_fetch.transfer import Transfer
 
 if TYPE_CHECKING:
@@ -260,7 +261,7 @@ class Pipeline:
                     url=self.mirror.store.display(f"{base}/{file.path}"),
                     path=file.path,
                     size=file.size,
-                    checksums=single,
+                    checksums=_mirror_checksums(single, found.etags.get(file.path)),
                 )
                 for file in found.files
             ),
@@ -378,7 +379,7 @@ class Pipeline:
             readiness=outcome.readiness.to_dict(),
             ready=outcome.readiness.ready,
             archives=outcome.archives,
-            etags=_etags(plan),
+            etags=plan_etags(plan),
         )
 
     def _commit(
@@ -413,15 +414,12 @@ class Pipeline:
         )
 
 
-def _etags(plan: Plan) -> dict[str, str]:
-    """The name the source gives each file's bytes: a Hub etag (git blob id, else sha256)."""
-    etags: dict[str, str] = {}
-    for remote in plan.files:
-        digests = {checksum.algorithm: checksum.hexdigest for checksum in remote.checksums}
-        etag = digests.get("git-blob-sha1") or digests.get("sha256")
-        if etag is not None:
-            etags[remote.path] = etag
-    return etags
+def _mirror_checksums(single: Checksum | None, etag: str | None) -> tuple[Checksum, ...]:
+    """The caller's checksum, and the git blob id the mirror's record names the file by."""
+    found = () if single is None else (single,)
+    if etag is not None and len(etag) == 40:  # noqa: PLR2004 - a git blob id, not a sha256
+        found = (*found, Checksum("git-blob-sha1", etag))
+    return found
 
 
 def _tree_bytes(path: str) -> int:

@@ -158,3 +158,70 @@ def test_a_corrupted_blob_fails_verify(hub: TestHub, cache: Path) -> None:
         data[10] ^= 0xFF
         blob.write_bytes(bytes(data))
         assert not downloader.verify(REPO).ok
+
+
+def test_shared_files_are_fetched_and_stored_once(hub: TestHub, cache: Path) -> None:
+    """A second commit sharing all but one file downloads and stores only the changed file."""
+    hub.add_repo(REPO, FILES)
+    weights = HubFile(path="model.safetensors", data=payload(200_000, seed=32), lfs=True)
+    changed = [*FILES[:-1], weights]
+    with Downloader(store="hf-cache") as downloader:
+        first = downloader.download(REPO, source="huggingface")
+        second_commit = hub.add_commit(REPO, changed, ref="main")
+        before = len(hub.requests)
+        second = downloader.download(REPO, source="huggingface")
+        assert second.version == second_commit != first.version
+        fetched = [r.path for r in hub.requests[before:] if "/resolve/" in r.path]
+        assert fetched == [f"/{REPO}/resolve/{second_commit}/model.safetensors"]
+        blobs = sorted(p.name for p in (cache / "models--acme--tiny-bert" / "blobs").iterdir())
+        assert blobs == sorted({f.etag for f in FILES} | {changed[-1].etag})
+        # Removing the first commit keeps every blob the second one still points at.
+        downloader.remove(REPO, first.version)
+        blobs = sorted(p.name for p in (cache / "models--acme--tiny-bert" / "blobs").iterdir())
+        assert blobs == sorted(f.etag for f in changed)
+        downloader.remove(REPO, second.version)
+    assert not (cache / "models--acme--tiny-bert").exists()
+
+
+def test_transformers_reads_the_install_offline(hub: TestHub, cache: Path) -> None:
+    """transformers.AutoConfig.from_pretrained(repo_id) offline finds model_fetch's install."""
+    pytest.importorskip("transformers", reason="transformers is optional in the test environment")
+    hub.add_repo(REPO, FILES)
+    with Downloader(store="hf-cache") as downloader:
+        downloader.download(REPO, source="huggingface")
+    out = run_hf(
+        hub,
+        cache,
+        """
+        from transformers import AutoConfig
+        out = AutoConfig.from_pretrained(args["repo"]).hidden_size
+        """,
+        offline=True,
+        repo=REPO,
+    )
+    assert out == 8
+
+
+def test_symlinks_disabled_puts_files_in_the_snapshot(
+    hub: TestHub, cache: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With HF_HUB_DISABLE_SYMLINKS the snapshot holds the files, still read offline."""
+    monkeypatch.setenv("HF_HUB_DISABLE_SYMLINKS", "1")
+    hub.add_repo(REPO, FILES)
+    with Downloader(store="hf-cache") as downloader:
+        result = downloader.download(REPO, source="huggingface")
+        assert downloader.verify(REPO).ok
+    config = Path(result.directory) / "config.json"
+    assert config.is_file()
+    assert not config.is_symlink()
+    out = run_hf(
+        hub,
+        cache,
+        """
+        from huggingface_hub import hf_hub_download
+        out = Path(hf_hub_download(args["repo"], "config.json", local_files_only=True)).read_text()
+        """,
+        offline=True,
+        repo=REPO,
+    )
+    assert out == FILES[0].data.decode()

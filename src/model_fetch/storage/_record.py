@@ -14,7 +14,7 @@ from typing import Any, Final
 
 import attrs
 
-from model_fetch._models import FileRecord, iso_timestamp, parse_timestamp
+from model_fetch._models import FileRecord, Plan, iso_timestamp, parse_timestamp
 from model_fetch._paths import model_id, validate_relpath
 from model_fetch.storage._layout import PENDING_GENERATION, is_generation
 
@@ -25,6 +25,7 @@ __all__ = [
     "encode_record",
     "load_record",
     "make_record",
+    "plan_etags",
     "read_record_file",
 ]
 
@@ -159,6 +160,17 @@ def _etags(value: object) -> dict[str, str]:
     for etag in etags.values():
         if not _HEX.fullmatch(etag):
             raise ValueError(f"etag {etag!r} is not a hex digest")
+    return etags
+
+
+def plan_etags(plan: Plan) -> dict[str, str]:
+    """The name the source gives each file's bytes: a Hub etag (git blob id, else sha256)."""
+    etags: dict[str, str] = {}
+    for remote in plan.files:
+        digests = {checksum.algorithm: checksum.hexdigest for checksum in remote.checksums}
+        etag = digests.get("git-blob-sha1") or digests.get("sha256")
+        if etag is not None:
+            etags[remote.path] = etag
     return etags
 
 

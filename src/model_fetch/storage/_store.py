@@ -20,6 +20,7 @@ import attrs
 
 from model_fetch._paths import validate_relpath
 from model_fetch.exceptions import StoreUnavailable
+from model_fetch.storage._blobs import find_copy, find_hf_copy, release_blobs
 from model_fetch.storage._catalog import Catalog
 from model_fetch.storage._hfcache import HfCacheBackend
 from model_fetch.storage._hflayout import hf_cache_root
@@ -38,7 +39,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
 
     from model_fetch._config import Settings
-    from model_fetch._models import CacheInfo
+    from model_fetch._models import CacheInfo, RemoteFile
     from model_fetch.storage._backend import Backend
     from model_fetch.storage._locks import StoreLock
     from model_fetch.storage._record import InstallRecord
@@ -145,6 +146,16 @@ class Store:
     def installed_path(self, record: InstallRecord, rel: str) -> str:
         """The path of one installed file of a record."""
         return self.layout.join_rel(self.generation_dir(record), validate_relpath(rel))
+
+    def known_copy(self, remote: RemoteFile) -> str | None:
+        """A local file already holding ``remote``'s bytes (by the digest the plan knows), or None.
+
+        The origin tier reads such a file, verifying it again, instead of downloading it; the
+        commit then shares one blob between both installs.
+        """
+        if isinstance(self.backend, HfCacheBackend):
+            return find_hf_copy(self.root, remote)
+        return find_copy(self.root, remote) if self.local else None
 
     def local_cache_dir(self) -> str:
         """A local directory for caches (repository indexes) that belong to this store."""
@@ -292,6 +303,8 @@ class Store:
         files = [self.display(self.layout.join_rel(base, file.path)) for file in record.files]
         self.fs.rm_file(self.record_path(record.name, record.version))
         self.backend.rm_tree(self.version_dir(record.name, record.version))
+        if self.local:
+            release_blobs(self.root, record.files, record.etags)
         self._refs.drop(record.name, record.version)
         name_dir = self.layout.name_dir(record.name)
         with contextlib.suppress(OSError):
