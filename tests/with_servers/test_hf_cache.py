@@ -14,13 +14,16 @@ import sys
 import textwrap
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from model_fetch import Downloader
 from support.helpers import payload
 from support.hfhub import HubFile, TestHub
+
+if TYPE_CHECKING:
+    from support.s3 import MotoServer
 
 pytest.importorskip("huggingface_hub", reason="the hf-cache interchange needs huggingface_hub")
 
@@ -225,3 +228,41 @@ def test_symlinks_disabled_puts_files_in_the_snapshot(
         repo=REPO,
     )
     assert out == FILES[0].data.decode()
+
+
+@pytest.mark.timeout(150)
+def test_fleet_mirror_fills_every_nodes_hf_cache(
+    hub: TestHub, tmp_path: Path, s3: MotoServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The origin is read once per fleet; every node's hf-cache is then read offline by name."""
+    mirror = f"s3://{s3.new_bucket()}/mirror"
+    hub.add_repo(REPO, FILES)
+    commit = hub.commit_sha(REPO, "main")
+    caches = [tmp_path / f"node-{i}" / "hub" for i in range(3)]
+    with Downloader(store=f"hf-cache:{caches[0]}", mirror=mirror) as node:
+        node.download(REPO, source="huggingface")
+    after_first = len(hub.requests)
+    with Downloader(store=f"hf-cache:{caches[1]}", mirror=mirror) as node:
+        assert not node.download(REPO, source="huggingface").reused
+    with Downloader(store=f"hf-cache:{caches[2]}", mirror=mirror, offline=True) as node:
+        node.download(REPO, commit, source="huggingface")
+    assert [r.path for r in hub.requests[after_first:] if "/resolve/" in r.path] == []
+    for cache, revision in zip(caches, ["main", "main", commit], strict=True):
+        out = run_hf(
+            hub,
+            cache,
+            """
+            from huggingface_hub import hf_hub_download
+            out = {
+                name: Path(hf_hub_download(
+                    args["repo"], name, revision=args["revision"], local_files_only=True
+                )).resolve().name
+                for name in args["names"]
+            }
+            """,
+            offline=True,
+            repo=REPO,
+            revision=revision,
+            names=[f.path for f in FILES],
+        )
+        assert out == {f.path: f.etag for f in FILES}, cache
