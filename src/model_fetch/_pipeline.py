@@ -11,6 +11,7 @@ once the lock is held (another process may have installed it meanwhile).
 
 from __future__ import annotations
 
+import functools
 import os
 from typing import TYPE_CHECKING
 
@@ -34,14 +35,14 @@ from model_fetch.transfer import Transfer
 
 if TYPE_CHECKING:
     import threading
-    from collections.abc import Callable
+    from collections.abc import Callable, Sequence
 
     from model_fetch._clock import Clock
     from model_fetch._config import Settings
     from model_fetch._mirror import Mirror
     from model_fetch._models import DownloadOptions, DownloadRequest, FileRecord, Progress
     from model_fetch._tiers import Tier
-    from model_fetch.install import InstallOutcome
+    from model_fetch.install import InstallOutcome, Verifier
     from model_fetch.sources import Source
     from model_fetch.transfer import HttpClient, UrlPolicy
 
@@ -53,12 +54,16 @@ __all__ = ["Pipeline"]
 log = get_logger(__name__)
 
 
-def _default_install(
-    staging: str, files: list[FileRecord], options: DownloadOptions
+def _checked_install(
+    staging: str,
+    files: list[FileRecord],
+    options: DownloadOptions,
+    *,
+    verifiers: Sequence[Verifier] | None,
 ) -> InstallOutcome:
     from model_fetch.install import install_step  # noqa: PLC0415 - lazy: the checks
 
-    return install_step(staging, files, options)
+    return install_step(staging, files, options, verifiers=verifiers)
 
 
 class Pipeline:
@@ -71,8 +76,9 @@ class Pipeline:
         http: The HTTP client of the transfer engine (the origin tier) and the mirror tier.
         clock: The clock for backoff, stall detection, durations and progress.
         mirror: The fleet mirror, consulted before the origin.
-        install: The install step; by default safe extraction and the built-in and plugin
-            checks. This is where injected verifiers reach the pipeline.
+        install: The install step; by default safe extraction and readiness checks.
+        verifiers: The verifiers the default install step uses instead of the registered
+            ones (the built-in checks and plugins, read at each install).
     """
 
     def __init__(
@@ -85,6 +91,7 @@ class Pipeline:
         clock: Clock,
         mirror: Mirror | None = None,
         install: InstallStep | None = None,
+        verifiers: Sequence[Verifier] | None = None,
     ) -> None:
         """Assemble the pipeline; nothing is read or fetched yet."""
         self.settings = settings
@@ -92,7 +99,8 @@ class Pipeline:
         self.mirror = mirror
         self._source = source
         self._clock = clock
-        self._install = install or _default_install
+        chosen = None if verifiers is None else tuple(verifiers)
+        self._install = install or functools.partial(_checked_install, verifiers=chosen)
         origin = OriginTier(store, Transfer(http, clock), after_mirror=mirror is not None)
         self.tiers: tuple[Tier, ...] = (
             (MirrorTier(mirror, store, http), origin) if mirror is not None else (origin,)
