@@ -24,8 +24,10 @@ __all__ = ["ENVIRONMENT_VARIABLES", "MirrorConfig", "Settings", "parse_size"]
 ENVIRONMENT_VARIABLES: Final[dict[str, tuple[str, str]]] = {
     "MODEL_FETCH_HOME": (
         "the user cache directory (platformdirs), e.g. ~/.cache/model_fetch",
-        "Root of the model store: a local path or any fsspec URL (s3://bucket/models), or "
-        "hf-cache for the Hugging Face cache.",
+        (
+            "Root of the model store: a local path or any fsspec URL (s3://bucket/models), or "
+            "hf-cache for the Hugging Face cache."
+        ),
     ),
     "MODEL_FETCH_OFFLINE": (
         "unset (online)",
