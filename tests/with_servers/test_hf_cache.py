@@ -266,3 +266,29 @@ def test_fleet_mirror_fills_every_nodes_hf_cache(
             names=[f.path for f in FILES],
         )
         assert out == {f.path: f.etag for f in FILES}, cache
+
+
+def test_rest_api_over_a_hf_cache_store(hub: TestHub, cache: Path) -> None:
+    """The REST API downloads into, lists, verifies and removes from a hf-cache store."""
+    pytest.importorskip("fastapi", reason="the REST API needs the http extra")
+    from fastapi.testclient import TestClient  # noqa: PLC0415 - the http extra, used here only
+
+    from model_fetch.http import ServerSettings, create_app  # noqa: PLC0415
+
+    hub.add_repo(REPO, FILES)
+    commit = hub.commit_sha(REPO, "main")
+    with (
+        Downloader(store="hf-cache") as downloader,
+        TestClient(create_app(downloader, ServerSettings(allowed_hosts=("testserver",)))) as client,
+    ):
+        response = client.post(
+            "/model-download?wait=60", json={"model_name": REPO, "source": "huggingface"}
+        )
+        assert response.status_code == 200, response.text
+        body = response.json()
+        assert body["file_path"] == str(cache / "models--acme--tiny-bert" / "snapshots" / commit)
+        listed = client.get("/models").json()
+        assert [(m["name"], m["version"]) for m in listed["models"]] == [(REPO, commit)]
+        removed = client.delete(f"/model-remove/{REPO}", params={"version": commit})
+        assert removed.status_code == 200, removed.text
+    assert not (cache / "models--acme--tiny-bert").exists()
