@@ -115,6 +115,14 @@ def _add_commands(commands: Any) -> None:
         action="store_true",
         help="let the readiness check load TorchScript (this runs the model's code)",
     )
+    download.add_argument(
+        "--signature",
+        choices=("required", "if-present", "off"),
+        help=(
+            "verify the model's OpenSSF signature: required, if-present (default) or off; "
+            "the signing configuration may require more"
+        ),
+    )
     download.add_argument("--metadata", metavar="JSON", help="a JSON object kept with the model")
     download.add_argument("--json", action="store_true", help="print the result as JSON")
 

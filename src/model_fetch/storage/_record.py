@@ -14,7 +14,7 @@ from typing import Any, Final
 
 import attrs
 
-from model_fetch._models import FileRecord, Plan, iso_timestamp, parse_timestamp
+from model_fetch._models import FileRecord, Plan, SignatureCheck, iso_timestamp, parse_timestamp
 from model_fetch._paths import model_id, validate_relpath
 from model_fetch.storage._layout import PENDING_GENERATION, is_generation
 
@@ -58,6 +58,8 @@ class InstallRecord:
         etags: The source's name for a file's bytes where it has one (a Hugging Face file's
             etag: the sha256 of an LFS file, the git blob id of the others); a hf-cache store
             names its blobs by it, and by the sha256 where there is none.
+        signature: What the signature check found (None: not checked, or a record that
+            predates it).
     """
 
     name: str
@@ -76,6 +78,7 @@ class InstallRecord:
     listing: tuple[str, ...] | None = None
     archives: tuple[str, ...] = ()
     etags: dict[str, str] = attrs.field(factory=dict)
+    signature: SignatureCheck | None = None
 
     @property
     def size(self) -> int:
@@ -102,6 +105,7 @@ class InstallRecord:
             "listing": list(self.listing) if self.listing is not None else None,
             "archives": list(self.archives),
             "etags": dict(self.etags),
+            "signature": self.signature.to_dict() if self.signature is not None else None,
         }
 
     @classmethod
@@ -142,6 +146,7 @@ class InstallRecord:
                 listing=tuple(str(p) for p in data["listing"]) if data.get("listing") else None,
                 archives=tuple(validate_relpath(str(p)) for p in data.get("archives") or ()),
                 etags=_etags(data.get("etags") or {}),
+                signature=SignatureCheck.from_dict(data.get("signature")),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise ValueError(f"malformed install record: {exc}") from exc
@@ -228,6 +233,7 @@ def make_record(
     ready: bool = False,
     archives: tuple[str, ...] = (),
     etags: dict[str, str] | None = None,
+    signature: SignatureCheck | None = None,
 ) -> InstallRecord:
     """Build an uncommitted install record (its generation is chosen at commit)."""
     return InstallRecord(
@@ -247,4 +253,5 @@ def make_record(
         listing=listing,
         archives=archives,
         etags={path: etag for path, etag in (etags or {}).items() if _HEX.fullmatch(etag)},
+        signature=signature,
     )
