@@ -24,7 +24,10 @@ __all__ = ["ENVIRONMENT_VARIABLES", "MirrorConfig", "Settings", "parse_size"]
 ENVIRONMENT_VARIABLES: Final[dict[str, tuple[str, str]]] = {
     "MODEL_FETCH_HOME": (
         "the user cache directory (platformdirs), e.g. ~/.cache/model_fetch",
-        "Root of the model store: a local path or any fsspec URL (s3://bucket/models).",
+        (
+            "Root of the model store: a local path or any fsspec URL (s3://bucket/models), or "
+            "hf-cache for the Hugging Face cache."
+        ),
     ),
     "MODEL_FETCH_OFFLINE": (
         "unset (online)",
@@ -79,6 +82,14 @@ ENVIRONMENT_VARIABLES: Final[dict[str, tuple[str, str]]] = {
             "Root of the local registry for source 'local': a path or fsspec URL laid out as "
             "<name>/<version>/files."
         ),
+    ),
+    "HF_HUB_CACHE / HF_HOME": (
+        "$HF_HOME/hub; HF_HOME is ~/.cache/huggingface",
+        "The Hugging Face cache a hf-cache store uses (resolved as huggingface_hub does).",
+    ),
+    "HF_HUB_DISABLE_SYMLINKS": (
+        "unset (symlinks)",
+        "In a hf-cache store, put files in the snapshot instead of linking them to blobs.",
     ),
     "HF_ENDPOINT / HF_TOKEN": (
         "https://huggingface.co / unset",

@@ -24,6 +24,7 @@ from model_fetch._models import InstallResult, Plan, RemoteFile
 from model_fetch._progress import ProgressTracker
 from model_fetch._provenance import SignatureStep
 from model_fetch._tiers import Attempt, MirrorTier, OriginTier
+from model_fetch.checksums import Checksum
 from model_fetch.exceptions import (
     InvalidRequest,
     ModelExists,
@@ -31,7 +32,7 @@ from model_fetch.exceptions import (
     OfflineModeError,
     StoreUnavailable,
 )
-from model_fetch.storage import InstallRecord, Store, make_record
+from model_fetch.storage import InstallRecord, Store, make_record, plan_etags
 from model_fetch.transfer import Transfer
 
 if TYPE_CHECKING:
@@ -297,7 +298,7 @@ class Pipeline:
                     url=self.mirror.store.display(f"{base}/{file.path}"),
                     path=file.path,
                     size=file.size,
-                    checksums=single,
+                    checksums=_mirror_checksums(single, found.etags.get(file.path)),
                 )
                 for file in found.files
             ),
@@ -416,6 +417,7 @@ class Pipeline:
             readiness=outcome.readiness.to_dict(),
             ready=outcome.readiness.ready,
             archives=outcome.archives,
+            etags=plan_etags(plan),
             signature=signature,
         )
 
@@ -450,6 +452,14 @@ class Pipeline:
             directory=self.store.display(self.store.generation_dir(record)),
             signature=record.signature if record.signature and record.signature.method else None,
         )
+
+
+def _mirror_checksums(single: Checksum | None, etag: str | None) -> tuple[Checksum, ...]:
+    """The caller's checksum, and the git blob id the mirror's record names the file by."""
+    found = () if single is None else (single,)
+    if etag is not None and len(etag) == 40:  # noqa: PLR2004 - a git blob id, not a sha256
+        found = (*found, Checksum("git-blob-sha1", etag))
+    return found
 
 
 def _tree_bytes(path: str) -> int:

@@ -42,7 +42,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--store",
         metavar="PATH|URL",
-        help="store root: a path or fsspec URL (default: $MODEL_FETCH_HOME, else the user cache)",
+        help=(
+            "store root: a path or fsspec URL, or hf-cache for the Hugging Face cache "
+            "(default: $MODEL_FETCH_HOME, else the user cache)"
+        ),
     )
     _add_mirror_options(parser)
     parser.add_argument("-v", "--verbose", action="count", default=0, help="log more (-vv: debug)")
