@@ -37,6 +37,7 @@ if TYPE_CHECKING:
         VerifyResult,
     )
     from model_fetch.install import Verifier
+    from model_fetch.install.signing import SigningConfig
     from model_fetch.sources import Source, SourceFactory
     from model_fetch.storage import InstallRecord
     from model_fetch.transfer import UrlPolicy
@@ -72,6 +73,8 @@ class Downloader:
         verifiers: The verifiers that decide readiness, used instead of the registered ones
             (by default every verifier registered when a model is installed: the built-in
             checks, then plugins; see :func:`~model_fetch.install.available_verifiers`).
+        signing: The signing rules and least signature policy, used instead of those read
+            from ``MODEL_FETCH_SIGNING_CONFIG`` and friends at each install (docs/signing.md).
     """
 
     def __init__(
@@ -91,6 +94,7 @@ class Downloader:
         mirror: str | MirrorConfig | Mirror | None = None,
         lease_ttl: float | None = None,
         verifiers: Sequence[Verifier] | None = None,
+        signing: SigningConfig | None = None,
     ) -> None:
         """Create a downloader. Nothing is fetched or written until a download starts."""
         self.jobs = JobManager(self.run, max_concurrent_downloads)  #: the jobs of :meth:`submit`
@@ -128,8 +132,11 @@ class Downloader:
             clock=clock,
             mirror=self.mirror,
             verifiers=verifiers,
+            signing=None if signing is None else lambda: signing,
         )
-        self.inventory = Inventory(store=self.store, mirror=self.mirror, jobs=self.jobs)
+        self.inventory = Inventory(
+            store=self.store, mirror=self.mirror, jobs=self.jobs, signing=signing
+        )
 
     def close(self) -> None:
         """Cancel running jobs, then release the connection pool (if this downloader made it)."""

@@ -2,7 +2,8 @@
 
 resolve (source plan) ─► preflight (installed? reuse or 409 · space) ─► lock (name, version)
 ─► fetch (tiers: mirror, origin; each file verified as it lands) ─► install (archives, checks)
-─► commit (atomic move, install record last) ─► InstallResult
+─► signature (the signing policy and rules) ─► commit (atomic move, install record last)
+─► InstallResult
 
 The node's own store answers before any tier: an installed version that holds every file the
 request selects is reused, before the source is asked, after it resolved the version, and again
@@ -21,7 +22,9 @@ from model_fetch._cancel import check_cancelled
 from model_fetch._log import get_logger, redact_url
 from model_fetch._models import InstallResult, Plan, RemoteFile
 from model_fetch._progress import ProgressTracker
+from model_fetch._provenance import SignatureStep
 from model_fetch._tiers import Attempt, MirrorTier, OriginTier
+from model_fetch.checksums import Checksum
 from model_fetch.exceptions import (
     InvalidRequest,
     ModelExists,
@@ -29,7 +32,7 @@ from model_fetch.exceptions import (
     OfflineModeError,
     StoreUnavailable,
 )
-from model_fetch.storage import InstallRecord, Store, make_record
+from model_fetch.storage import InstallRecord, Store, make_record, plan_etags
 from model_fetch.transfer import Transfer
 
 if TYPE_CHECKING:
@@ -42,6 +45,7 @@ if TYPE_CHECKING:
     from model_fetch._models import DownloadOptions, DownloadRequest, FileRecord, Progress
     from model_fetch._tiers import Tier
     from model_fetch.install import InstallOutcome, Verifier
+    from model_fetch.install.signing import SigningConfig
     from model_fetch.sources import Source
     from model_fetch.transfer import HttpClient, UrlPolicy
 
@@ -78,6 +82,8 @@ class Pipeline:
         install: The install step; by default safe extraction and readiness checks.
         verifiers: The verifiers the default install step uses instead of the registered
             ones (the built-in checks and plugins, read at each install).
+        signing: Returns the signing configuration, called once per install; by default it
+            is read from the environment and its file (docs/signing.md).
     """
 
     def __init__(
@@ -91,6 +97,7 @@ class Pipeline:
         mirror: Mirror | None = None,
         install: InstallStep | None = None,
         verifiers: Sequence[Verifier] | None = None,
+        signing: Callable[[], SigningConfig] | None = None,
     ) -> None:
         """Assemble the pipeline; nothing is read or fetched yet."""
         self.settings = settings
@@ -100,7 +107,9 @@ class Pipeline:
         self._clock = clock
         chosen = None if verifiers is None else tuple(verifiers)
         self._install = install or functools.partial(_checked_install, verifiers=chosen)
-        origin = OriginTier(store, Transfer(http, clock), after_mirror=mirror is not None)
+        transfer = Transfer(http, clock, max_unknown_size=settings.max_unknown_size)
+        self._signature = SignatureStep(transfer, signing)
+        origin = OriginTier(store, transfer, after_mirror=mirror is not None)
         self.tiers: tuple[Tier, ...] = (
             (MirrorTier(mirror, store, http), origin) if mirror is not None else (origin,)
         )
@@ -113,11 +122,27 @@ class Pipeline:
             UnknownSource: No such source (400).
             ModelExists: Installed and ``if_exists="error"`` (409).
         """
-        self._source(request.effective_source)
+        self._check_sources(request)
         if request.if_exists == "error" and not request.force_download:
             existing = self.store.installed(request.model_name, request.version)
-            if existing is not None and _covers(existing, request.options):
+            if existing is not None and self._usable(existing, request):
                 self._reuse_or_refuse(request, existing)
+
+    def _usable(
+        self,
+        record: InstallRecord,
+        request: DownloadRequest,
+        listing: tuple[str, ...] | None = None,
+    ) -> bool:
+        """Whether an install may answer the request: its files, and its signature's policy."""
+        return _covers(record, request.options, listing) and self._signature.satisfied(
+            request, record
+        )
+
+    def _check_sources(self, request: DownloadRequest) -> None:
+        """Refuse an unknown ``source``, even where ``download_url`` means it is not used."""
+        self._source(request.source)
+        self._source(request.effective_source)
 
     def _reuse_or_refuse(self, request: DownloadRequest, record: InstallRecord) -> InstallResult:
         if request.if_exists == "error":
@@ -154,9 +179,10 @@ class Pipeline:
             See :meth:`Downloader.download`.
         """
         started = self._clock.monotonic()
-        name, options = request.model_name, request.options
+        self._check_sources(request)
+        name = request.model_name
         existing = self.store.installed(name, request.version)
-        if existing is not None and not request.force_download and _covers(existing, options):
+        if existing is not None and not request.force_download and self._usable(existing, request):
             return self._reuse_or_refuse(request, existing)
         if self.settings.offline:
             return self._offline(request, progress, cancel)
@@ -169,7 +195,7 @@ class Pipeline:
         if (
             existing is not None
             and not request.force_download
-            and _covers(existing, options, listing)
+            and self._usable(existing, request, listing)
         ):
             self._remember_ref(request, full)
             return self._reuse_or_refuse(request, existing)
@@ -179,7 +205,7 @@ class Pipeline:
             current = self.store.installed(name, full.version)
             if (
                 current is not None
-                and _covers(current, options, listing)
+                and self._usable(current, request, listing)
                 and (
                     not request.force_download
                     or existing is None
@@ -233,7 +259,11 @@ class Pipeline:
         """Serve a request from the store, else the mirror; never from the origin."""
         version = self.store.read_alias(request.model_name, request.version)
         record = self.store.installed(request.model_name, version) if version else None
-        if record is not None and not request.force_download:
+        if (
+            record is not None
+            and not request.force_download
+            and self._signature.satisfied(request, record)
+        ):
             return self._reuse_or_refuse(request, record)
         if self.mirror is not None:
             result = self._offline_mirror(request, version or request.version, progress, cancel)
@@ -268,7 +298,7 @@ class Pipeline:
                     url=self.mirror.store.display(f"{base}/{file.path}"),
                     path=file.path,
                     size=file.size,
-                    checksums=single,
+                    checksums=_mirror_checksums(single, found.etags.get(file.path)),
                 )
                 for file in found.files
             ),
@@ -373,6 +403,7 @@ class Pipeline:
             then(files)
         outcome = self._install(attempt.staging, files, request.options)
         check_cancelled(attempt.cancel)
+        signature = self._signature.check(attempt, outcome.archives)
         self.store.check_quota()
         return make_record(
             name=request.model_name,
@@ -386,6 +417,8 @@ class Pipeline:
             readiness=outcome.readiness.to_dict(),
             ready=outcome.readiness.ready,
             archives=outcome.archives,
+            etags=plan_etags(plan),
+            signature=signature,
         )
 
     def _commit(
@@ -417,7 +450,16 @@ class Pipeline:
             source=record.source,
             download_url=record.download_url,
             directory=self.store.display(self.store.generation_dir(record)),
+            signature=record.signature if record.signature and record.signature.method else None,
         )
+
+
+def _mirror_checksums(single: Checksum | None, etag: str | None) -> tuple[Checksum, ...]:
+    """The caller's checksum, and the git blob id the mirror's record names the file by."""
+    found = () if single is None else (single,)
+    if etag is not None and len(etag) == 40:  # noqa: PLR2004 - a git blob id, not a sha256
+        found = (*found, Checksum("git-blob-sha1", etag))
+    return found
 
 
 def _tree_bytes(path: str) -> int:

@@ -5,15 +5,13 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import pytest
-from safetensors.numpy import save_file
 
 from model_fetch import Downloader
 from model_fetch.install import Readiness, available_verifiers
+from support.helpers import REPO
 
 if TYPE_CHECKING:
     from pathlib import Path
-
-np = pytest.importorskip("numpy", reason="writing a safetensors file needs numpy")
 
 
 class RefuseSafetensors:
@@ -42,11 +40,9 @@ class AcceptText:
 
 
 @pytest.fixture
-def weights(tmp_path: Path) -> str:
-    """A real, valid safetensors file behind a file:// URL."""
-    path = tmp_path / "tiny.safetensors"
-    save_file({"w": np.ones((2, 2), dtype=np.float32)}, str(path))
-    return path.as_uri()
+def weights() -> str:
+    """A real, valid safetensors file (the bundled example) behind a file:// URL."""
+    return (REPO / "examples" / "models" / "tiny-mlp.safetensors").as_uri()
 
 
 def test_default_verifiers_pass_a_valid_safetensors_file(tmp_path: Path, weights: str) -> None:

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, Final, Literal
 import attrs
 
 from model_fetch._contract import body, render, wire, wire_of
+from model_fetch._models._signature import SIGNATURE_POLICIES, SignaturePolicy
 from model_fetch._paths import ModelName, Version, validate_name, validate_version
 from model_fetch.checksums import Checksum, parse_checksum
 from model_fetch.exceptions import InvalidRequest
@@ -26,6 +27,7 @@ if TYPE_CHECKING:
 __all__ = [
     "DEDUPE",
     "DEFAULT_CONNECTIONS",
+    "DEFAULT_MIN_RATE",
     "DEFAULT_PARALLEL_MIN_SIZE",
     "DownloadOptions",
     "DownloadRequest",
@@ -66,6 +68,10 @@ _MAX_RETRIES: Final = 10
 _MAX_CONNECTIONS: Final = 16
 _MAX_PATTERNS: Final = 64
 _MAX_PATTERN_LENGTH: Final = 256
+#: One day: the longest one file's transfer may take, and the default.
+_MAX_DEADLINE: Final = 86400
+DEFAULT_MIN_RATE: Final = 1024
+_MAX_MIN_RATE: Final = 1 << 30
 
 
 def _range(rule: Wire) -> str:
@@ -116,6 +122,12 @@ def _patterns(_: object, field: attrs.Attribute[Any], value: tuple[str, ...] | N
         raise InvalidRequest(f"options.{field.name} must list {fewest} to {most} globs")
 
 
+def _policy(_: object, field: attrs.Attribute[Any], value: object) -> None:
+    if value not in SIGNATURE_POLICIES:
+        choices = ", ".join(repr(policy) for policy in SIGNATURE_POLICIES)
+        raise InvalidRequest(f"options.{field.name} must be one of {choices}, not {value!r}")
+
+
 def _to_patterns(value: Any) -> tuple[str, ...] | None:
     if value is None:
         return None
@@ -161,8 +173,19 @@ class DownloadOptions:
         parallel_min_size: model_fetch extra: the smallest file, in bytes, that is split over
             several connections (64 MiB by default; at least 1 MiB). Smaller files gain little
             from splitting: each range costs a request and a round trip.
+        deadline: model_fetch extra: seconds one file's transfer may take, every attempt and
+            backoff included (above 0, at most 86400, the default); then it fails (500) and
+            its partial stays for a later resume.
+        min_rate: model_fetch extra: the slowest sustained rate, in bytes per second (1 to
+            1 GiB/s; 1024 by default), averaged over each 30 s window of an attempt. A slower
+            window ends the attempt, which is retried (and resumed) like a dropped connection.
         allow_torchscript: model_fetch extra (library and CLI only): let the readiness check
             load TorchScript archives with ``torch.jit.load``, which runs their code.
+        signature: model_fetch extra: ``required`` (an unsigned or badly signed model is never
+            installed), ``if-present`` (the default: a present signature is verified, a bad one
+            fails; its absence is recorded) or ``off``. The signing configuration may require
+            more for a source or name pattern; a request can tighten it, never loosen it (see
+            docs/signing.md).
     """
 
     # Progress granularity and a floor on the read buffer: timing, not outcome.
@@ -204,8 +227,21 @@ class DownloadOptions:
         validator=_integer,
         metadata=wire(omit="default", ge=1 << 20, le=1 << 50),
     )
+    deadline: float = attrs.field(
+        default=_MAX_DEADLINE,
+        validator=_number,
+        metadata=wire(omit="default", gt=0, le=_MAX_DEADLINE),
+    )
+    min_rate: int = attrs.field(
+        default=DEFAULT_MIN_RATE,
+        validator=_integer,
+        metadata=wire(omit="default", ge=1, le=_MAX_MIN_RATE),
+    )
     allow_torchscript: bool = attrs.field(
         default=False, validator=_boolean, metadata=wire(omit="default", rest=False)
+    )
+    signature: SignaturePolicy = attrs.field(
+        default="if-present", validator=_policy, metadata=wire(omit="default")
     )
 
     def selects(self, path: str) -> bool:

@@ -35,7 +35,8 @@ def _print_json(data: Any) -> None:
     print(json.dumps(data, indent=2))
 
 
-def download(downloader: Downloader, args: argparse.Namespace) -> int:
+def _options(args: argparse.Namespace) -> dict[str, Any]:
+    """The download options the flags give (None: not given, the option's default applies)."""
     given = {name: getattr(args, name) for name in OPTION_FLAGS}
     options: dict[str, Any] = {key: value for key, value in given.items() if value is not None}
     if args.no_verify_ssl:
@@ -46,6 +47,13 @@ def download(downloader: Downloader, args: argparse.Namespace) -> int:
         options["cleanup_temp_files"] = False
     if args.allow_torchscript:
         options["allow_torchscript"] = True
+    if args.signature is not None:
+        options["signature"] = args.signature
+    return options
+
+
+def download(downloader: Downloader, args: argparse.Namespace) -> int:
+    options = _options(args)
     metadata: dict[str, Any] = {}
     if args.metadata:
         try:
@@ -72,15 +80,17 @@ def download(downloader: Downloader, args: argparse.Namespace) -> int:
             bar.close()
     if args.json:
         _print_json(result.to_dict())
+        return 0
+    verb = "Already installed" if result.reused else "Installed"
+    check = "checksum verified" if result.checksum_verified else "no checksum to verify"
+    print(f"{verb} {result.model_name} {result.version} ({check})")
+    if result.signature is not None:
+        print(f"Signed ({result.signature.method}) by {result.signature.identity}")
+    if result.ready_for_inference:
+        print(f"Ready for inference ({result.readiness.get('checked')})")
     else:
-        verb = "Already installed" if result.reused else "Installed"
-        check = "checksum verified" if result.checksum_verified else "no checksum to verify"
-        print(f"{verb} {result.model_name} {result.version} ({check})")
-        if result.ready_for_inference:
-            print(f"Ready for inference ({result.readiness.get('checked')})")
-        else:
-            print(f"Not ready for inference: {result.readiness.get('reason')}")
-        print(result.file_path)
+        print(f"Not ready for inference: {result.readiness.get('reason')}")
+    print(result.file_path)
     return 0
 
 
@@ -136,6 +146,8 @@ def info(downloader: Downloader, args: argparse.Namespace) -> int:
     ):
         value = data[key]
         print(f"{key + ':':<20}{', '.join(value) if isinstance(value, list) else value}")
+    signed = info.signature
+    print(f"{'signature:':<20}{f'{signed.method} {signed.identity}' if signed else 'not verified'}")
     for file in info.files:
         print(f"  {file.path}  {file.size} bytes  sha256:{file.sha256}")
     return 0
@@ -164,12 +176,17 @@ def verify(downloader: Downloader, args: argparse.Namespace) -> int:
         _print_json(result.to_dict())
     elif result.ok:
         print(f"{result.model_name} {result.version}: {result.checked_files} file(s) intact")
+        if result.signature is not None:
+            signed = result.signature
+            print(f"signature verified ({signed.method}, {signed.identity})")
     else:
         print(f"{result.model_name} {result.version}: CORRUPTED", file=sys.stderr)
         for path in result.missing:
             print(f"  missing: {path}", file=sys.stderr)
         for item in result.mismatched:
             print(f"  changed: {item['path']}", file=sys.stderr)
+        if result.signature_error is not None:
+            print(f"  signature: {result.signature_error}", file=sys.stderr)
     return 0 if result.ok else 1
 
 

@@ -42,7 +42,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--store",
         metavar="PATH|URL",
-        help="store root: a path or fsspec URL (default: $MODEL_FETCH_HOME, else the user cache)",
+        help=(
+            "store root: a path or fsspec URL, or hf-cache for the Hugging Face cache "
+            "(default: $MODEL_FETCH_HOME, else the user cache)"
+        ),
     )
     _add_mirror_options(parser)
     parser.add_argument("-v", "--verbose", action="count", default=0, help="log more (-vv: debug)")
@@ -112,6 +115,14 @@ def _add_commands(commands: Any) -> None:
         action="store_true",
         help="let the readiness check load TorchScript (this runs the model's code)",
     )
+    download.add_argument(
+        "--signature",
+        choices=("required", "if-present", "off"),
+        help=(
+            "verify the model's OpenSSF signature: required, if-present (default) or off; "
+            "the signing configuration may require more"
+        ),
+    )
     download.add_argument("--metadata", metavar="JSON", help="a JSON object kept with the model")
     download.add_argument("--json", action="store_true", help="print the result as JSON")
 
@@ -176,6 +187,8 @@ OPTION_FLAGS: Final[dict[str, tuple[str, str, str, bool]]] = {
         "split files of at least this size over --connections",
         True,
     ),
+    "deadline": ("--deadline", "S", "seconds one file may take, retries included", False),
+    "min_rate": ("--min-rate", "BYTES", "slowest bytes per second over each 30 s window", True),
 }
 _BINARY_UNITS: Final = ("bytes", "KiB", "MiB", "GiB", "TiB", "PiB")
 _KIB: Final = 1024
