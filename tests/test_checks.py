@@ -344,7 +344,7 @@ def test_safetensors_agrees_with_the_library(tmp_path: Path) -> None:
 
 def test_gguf_structure_checked(tmp_path: Path) -> None:
     """A sound GGUF passes; truncation, old versions and unknown types do not."""
-    good = check_file(_gguf(tmp_path / "good.gguf"))
+    good = check_gguf(_gguf(tmp_path / "good.gguf"))
     assert good.ready
     assert good.checked == "gguf.header"
     assert good.details["tensors"] == 1
@@ -354,7 +354,8 @@ def test_gguf_structure_checked(tmp_path: Path) -> None:
     old = check_gguf(_gguf(tmp_path / "v1.gguf", version=1))
     assert "unsupported GGUF version 1" in (old.reason or "")
     unknown = check_gguf(_gguf(tmp_path / "new.gguf", tensor_type=250))
-    assert "unknown to this check" in (unknown.reason or "")
+    assert (unknown.reason or "").startswith("unsupported: ")
+    assert unknown.checked is None
     (tmp_path / "magic.gguf").write_bytes(b"GGUF" + struct.pack("<IQQ", 3, 1 << 60, 0))
     absurd = check_file(tmp_path / "magic.gguf")
     assert not absurd.ready
@@ -363,7 +364,7 @@ def test_gguf_structure_checked(tmp_path: Path) -> None:
 
 def test_onnx_structure_checked(tmp_path: Path) -> None:
     """A well-framed ONNX model passes; truncation and missing external data do not."""
-    good = check_file(_onnx(tmp_path / "model.onnx"))
+    good = check_onnx(_onnx(tmp_path / "model.onnx"))
     assert good.ready
     assert good.checked == "onnx.structure"
     assert good.details["nodes"] == 1
@@ -393,6 +394,7 @@ def test_unknown_format_has_no_check(tmp_path: Path) -> None:
 
 def test_check_model_directory_with_config_and_weights(tmp_path: Path) -> None:
     """A directory of config, tokenizer and weights is ready; the JSON files are ignored."""
+    pytest.importorskip("safetensors", reason="the safetensors library names the check")
     model = tmp_path / "model"
     model.mkdir()
     (model / "config.json").write_text('{"architectures": ["Tiny"], "hidden": {"size": 4}}')
@@ -403,7 +405,7 @@ def test_check_model_directory_with_config_and_weights(tmp_path: Path) -> None:
     _save_legacy(model / "legacy.pth")
     result = check_model(model)
     assert result.ready, result.reason
-    assert result.checked == "safetensors.header+torch.weights_only"
+    assert result.checked == "safetensors.safe_open+torch.weights_only"
     assert sorted(result.details["passed"]) == [
         "legacy.pth",
         "model.safetensors",

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final
 import attrs
 
 from model_fetch.install.checks._detect import ONNX_MAX_IR
+from model_fetch.install.checks._library import judge_with_library
 from model_fetch.install.checks._protobuf import LEN, VARINT, proto_fields
 from model_fetch.install.checks._readiness import Malformed, Readiness, failed, passed
 from model_fetch.install.checks._verifier import FormatVerifier
@@ -160,17 +161,32 @@ def check_onnx(path: Path) -> Readiness:
         return failed(checked, f"cannot read the file: {exc}")
     except Malformed as exc:
         return failed(checked, f"invalid ONNX model: {exc}")
+    if not details["nodes"]:
+        return failed(checked, "the ONNX graph has no nodes: nothing to run", **details)
     return passed(checked, **details)
 
 
-@attrs.frozen
+@attrs.frozen(kw_only=True)
 class OnnxVerifier(FormatVerifier):
-    """The built-in ONNX check (:func:`check_onnx`) as a verifier."""
+    """The built-in onnx check: :func:`check_onnx`, then its library where installed.
+
+    The library check is ``onnx.load + onnx.checker.check_model(full_check=True)``.
+
+    Attributes:
+        use_library: Load files with the onnx library when it is installed (in a sandboxed
+            subprocess); False runs the structural check alone.
+    """
 
     name: ClassVar[str] = "onnx"
     formats: ClassVar[frozenset[str]] = frozenset({"onnx"})
+    use_library: bool = True
 
     def judge(self, files: Sequence[ModelFile], options: CheckOptions) -> list[Readiness]:
-        """Validate each file's structure."""
-        del options  # the structure check has no settings
-        return [check_onnx(file.path) for file in files]
+        """Check each file's structure, then load the sound ones with the library."""
+        return judge_with_library(
+            "onnx",
+            [file.path for file in files],
+            options,
+            structural=check_onnx,
+            use_library=self.use_library,
+        )
