@@ -386,14 +386,14 @@ def test_unknown_format_has_no_check(tmp_path: Path) -> None:
     result = check_file(path)
     assert not result.ready
     assert result.checked is None
-    assert result.reason == "no check for format unknown"
+    assert result.reason == "no check for format hdf5"
 
 
 # torch: in a subprocess --------------------------------------------------------------------
 
 
 def test_check_model_directory_with_config_and_weights(tmp_path: Path) -> None:
-    """A directory of config, tokenizer and weights is ready; the JSON files are ignored."""
+    """Config, tokenizer and weights are ready; a trainer pickle fails until accepted by name."""
     pytest.importorskip("safetensors", reason="the safetensors library names the check")
     model = tmp_path / "model"
     model.mkdir()
@@ -403,7 +403,10 @@ def test_check_model_directory_with_config_and_weights(tmp_path: Path) -> None:
     _write_safetensors(model / "model.safetensors")
     _save_zip(model / "pytorch_model.bin")
     _save_legacy(model / "legacy.pth")
-    result = check_model(model)
+    refused = check_model(model)
+    assert refused.details["failed"] == ["training_args.bin"]
+    assert "CustomConfig" in (refused.reason or "")
+    result = check_model(model, accept=["training_args.bin"])
     assert result.ready, result.reason
     assert result.checked == "safetensors.safe_open+torch.weights_only"
     assert sorted(result.details["passed"]) == [
