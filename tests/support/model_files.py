@@ -29,8 +29,10 @@ def write_torch(path: Path, obj: Any = None) -> Path:
     return path
 
 
-def write_onnx(path: Path, *, node_name: str = "add", initializer: bool = True) -> Path:
-    """A two-node ONNX model built with onnx.helper, checked by onnx.checker before saving."""
+def write_onnx(
+    path: Path, *, node_name: str = "add", initializer: bool = True, reverse: bool = False
+) -> Path:
+    """A two-node ONNX model built with onnx.helper (``reverse``: its nodes out of order)."""
     import numpy as np  # noqa: PLC0415 - optional dependency
     import onnx  # noqa: PLC0415 - optional dependency
     from onnx import TensorProto, helper, numpy_helper  # noqa: PLC0415
@@ -49,6 +51,8 @@ def write_onnx(path: Path, *, node_name: str = "add", initializer: bool = True) 
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     model.ir_version = 8
     onnx.checker.check_model(model)
+    if reverse:  # out of topological order: parses, but the checker refuses it
+        model.graph.node.reverse()
     onnx.save(model, str(path))
     return path
 

@@ -8,11 +8,11 @@ unless the user accepted it by name (:attr:`CheckOptions.accept`).
 
 from __future__ import annotations
 
-from fnmatch import fnmatchcase
 from typing import TYPE_CHECKING, ClassVar, Final
 
 import attrs
 
+from model_fetch.install.checks._accept import accepted
 from model_fetch.install.checks._detect import TORCH_FORMATS, detect_file, is_weights
 from model_fetch.install.checks._pickles import allowed, pickle_globals
 from model_fetch.install.checks._readiness import Readiness, failed
@@ -24,20 +24,11 @@ if TYPE_CHECKING:
 
     from model_fetch.install.checks._detect import ModelFile
 
-__all__ = ["PICKLE_CHECK", "PickleVerifier", "accepted"]
+__all__ = ["PICKLE_CHECK", "PickleVerifier"]
 
 #: The ``checked`` name of the pickle scan.
 PICKLE_CHECK: Final = "pickle.scan"
 _HEAD: Final = 64
-
-
-def accepted(path: Path, accept: frozenset[str]) -> bool:
-    """Tell whether the user accepted a file: its name or a path suffix matches a pattern."""
-    posix = path.as_posix()
-    return any(
-        fnmatchcase(path.name, pattern) or fnmatchcase(posix, pattern) or posix.endswith(pattern)
-        for pattern in accept
-    )
 
 
 def _scan(file: ModelFile) -> Readiness | None:

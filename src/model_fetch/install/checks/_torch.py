@@ -22,6 +22,7 @@ import attrs
 
 from model_fetch._log import get_logger
 from model_fetch.install._torch_probe import MIN_TORCH, version_tuple
+from model_fetch.install.checks._accept import accepted
 from model_fetch.install.checks._detect import TORCH_FORMATS, detect_file
 from model_fetch.install.checks._readiness import Readiness, failed, passed
 from model_fetch.install.checks._sandbox import (
@@ -191,10 +192,7 @@ class TorchVerifier(FormatVerifier):
         """Load each file in the subprocess, except TorchScript without the opt-in."""
         loaded = iter(self._load([file for file in files if not _refused(file, options)], options))
         return [
-            failed(None, _TORCHSCRIPT_REFUSED, format=file.format)
-            if _refused(file, options)
-            else next(loaded)
-            for file in files
+            _refusal(file, options) if _refused(file, options) else next(loaded) for file in files
         ]
 
     def _load(self, files: Sequence[ModelFile], options: CheckOptions) -> list[Readiness]:
@@ -222,7 +220,15 @@ class TorchVerifier(FormatVerifier):
 
 
 def _refused(file: ModelFile, options: CheckOptions) -> bool:
+    if accepted(file.path, options.accept):
+        return True
     return file.format == "torchscript" and not options.allow_torchscript
+
+
+def _refusal(file: ModelFile, options: CheckOptions) -> Readiness:
+    if accepted(file.path, options.accept):
+        return failed(None, "accepted by name: not loaded", format=file.format)
+    return failed(None, _TORCHSCRIPT_REFUSED, format=file.format)
 
 
 def check_torch(
