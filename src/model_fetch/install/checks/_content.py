@@ -10,6 +10,8 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Final
 
+from model_fetch.install.checks._zipcrc import ZIP_ERRORS
+
 if TYPE_CHECKING:
     from pathlib import Path
 
@@ -42,7 +44,7 @@ def _zip_state(path: Path) -> str:
     try:
         with zipfile.ZipFile(path) as archive:
             archive.namelist()
-    except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
+    except (*ZIP_ERRORS, OSError) as exc:
         return f"a damaged zip archive (it cannot be opened: {exc}; was the download cut short?)"
     return "a zip archive holding no model format model_fetch knows"
 

@@ -35,6 +35,7 @@ import attrs
 from model_fetch.install.checks._pickles import is_pickle
 from model_fetch.install.checks._protobuf import LEN, VARINT, WIRE_TYPES, proto_fields, read_varint
 from model_fetch.install.checks._readiness import Malformed
+from model_fetch.install.checks._zipcrc import ZIP_ERRORS
 
 __all__ = [
     "FORMATS",
@@ -133,7 +134,7 @@ def _zip_kind(path: Path) -> str:
     try:
         with zipfile.ZipFile(path) as archive:
             names = archive.namelist()
-    except (zipfile.BadZipFile, OSError, ValueError, EOFError):
+    except (*ZIP_ERRORS, OSError):
         return "unknown"
     if any(
         name.endswith("constants.pkl") or name.startswith("code/") or "/code/" in name

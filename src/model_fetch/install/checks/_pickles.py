@@ -22,6 +22,7 @@ import zipfile
 from typing import IO, TYPE_CHECKING, Final
 
 from model_fetch.install._torch_probe import globals_in_pickle
+from model_fetch.install.checks._zipcrc import ZIP_ERRORS
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -176,7 +177,7 @@ def pickle_globals(path: Path, head: bytes) -> list[str] | None:
     if head.startswith(b"PK\x03\x04"):
         try:
             return _zip_globals(path)
-        except (zipfile.BadZipFile, EOFError):
+        except ZIP_ERRORS:
             return None
     with path.open("rb") as stream:
         if head.startswith(NUMPY_MAGIC):

@@ -8,6 +8,7 @@ chunk); a truncated or overwritten central directory is found when the archive i
 
 from __future__ import annotations
 
+import struct
 import zipfile
 import zlib
 from typing import TYPE_CHECKING, Final
@@ -15,10 +16,22 @@ from typing import TYPE_CHECKING, Final
 if TYPE_CHECKING:
     from pathlib import Path
 
-__all__ = ["ZIP_CHECK", "zip_damage"]
+__all__ = ["ZIP_CHECK", "ZIP_ERRORS", "zip_damage"]
 
 #: The ``checked`` name of the CRC check.
 ZIP_CHECK: Final = "zip.crc"
+#: What ``zipfile`` raises on a damaged archive: a flipped "version needed" field raises
+#: NotImplementedError, a flipped name UnicodeDecodeError (a ValueError), a flipped count
+#: struct.error or OverflowError.
+ZIP_ERRORS: Final = (
+    zipfile.BadZipFile,
+    zlib.error,
+    EOFError,
+    ValueError,
+    NotImplementedError,
+    OverflowError,
+    struct.error,
+)
 
 
 def zip_damage(path: Path) -> str | None:
@@ -33,7 +46,7 @@ def zip_damage(path: Path) -> str | None:
     try:
         with zipfile.ZipFile(path) as archive:
             bad = archive.testzip()
-    except (zipfile.BadZipFile, zlib.error, EOFError, ValueError, NotImplementedError) as exc:
+    except ZIP_ERRORS as exc:
         return f"it cannot be read as a zip archive ({exc})"
     except OSError as exc:
         return f"cannot read the file: {exc}"
