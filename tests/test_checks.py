@@ -188,7 +188,7 @@ def _onnx(path: Path, *, external: str | None = None, truncate: int = 0) -> Path
         initializer += _pb(9, bytes(8))  # raw_data
     else:
         initializer += _pb(13, _pb(1, b"location") + _pb(2, external.encode())) + _pb(14, 1)
-    graph = _pb(1, node) + _pb(2, b"g") + _pb(5, initializer)
+    graph = _pb(1, node) + _pb(2, b"g") + _pb(5, initializer) + _pb(11, _pb(1, b"x"))
     model = _pb(1, 8) + _pb(2, b"model_fetch-tests") + _pb(7, graph) + _pb(8, _pb(2, 17))
     path.write_bytes(model[: len(model) - truncate])
     return path

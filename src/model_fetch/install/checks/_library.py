@@ -124,8 +124,10 @@ def judge_with_library(
 ) -> list[Readiness]:
     """Judge files of one format: the structural check, then the library where installed.
 
-    The structural check is cheap (headers only) and runs first; a file it refuses is not handed
-    to the library. The files it passes are loaded by the library, whose verdict then stands.
+    The structural check runs first. Where the library is installed its verdict stands, for
+    every file but those the structural check marked ``unsafe`` to load (ONNX external data
+    outside the model's directory): the aim is to agree with the library, which is sometimes
+    laxer than the structural check (UTF-8 in value_info names, duplicate JSON keys).
 
     Args:
         fmt: ``onnx``, ``gguf`` or ``safetensors``.
@@ -140,6 +142,10 @@ def judge_with_library(
     first = [structural(path) for path in paths]
     if not (use_library and library_installed(fmt)):
         return [_without_library(fmt, outcome) for outcome in first]
-    sound = [path for path, outcome in zip(paths, first, strict=True) if outcome.ready]
-    loaded = iter(load_with_library(fmt, sound, options))
-    return [next(loaded) if outcome.ready else outcome for outcome in first]
+    safe = [
+        path
+        for path, outcome in zip(paths, first, strict=True)
+        if not outcome.details.get("unsafe")
+    ]
+    loaded = iter(load_with_library(fmt, safe, options))
+    return [outcome if outcome.details.get("unsafe") else next(loaded) for outcome in first]
