@@ -74,7 +74,9 @@ def test_checks_use_the_detected_format(tmp_path: Path) -> None:
         [path], available_verifiers(), CheckOptions(), detect=_CountingDetector("gguf")
     )
     assert lying.details["failed"] == ["model.safetensors"]
-    assert "invalid GGUF file" in (lying.reason or "")
+    assert "invalid GGUF file" in (lying.reason or "") or "gguf.reader refused it" in (
+        lying.reason or ""
+    )
 
 
 def test_unreadable_file_is_unknown_with_its_error(tmp_path: Path) -> None:
