@@ -6,6 +6,7 @@ import os
 from typing import TYPE_CHECKING
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 # huggingface_hub reads its environment once, at import: make that first import a clean one.
 os.environ.pop("HF_HUB_OFFLINE", None)
@@ -21,6 +22,13 @@ from support.server import FileServer
 if TYPE_CHECKING:
     from collections.abc import Iterator
     from pathlib import Path
+
+# No wall-clock limits on examples: a newcomer's first run happens on a busy laptop, where
+# Hypothesis' default 200 ms deadline and its too-slow health check fail correct code.
+settings.register_profile(
+    "model_fetch", deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
+settings.load_profile("model_fetch")
 
 
 @pytest.fixture(autouse=True)
@@ -38,6 +46,9 @@ def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
             "MODEL_FETCH_LEASE_TTL",
             "MODEL_FETCH_MIRROR",
             "MODEL_FETCH_LOCAL_REGISTRY",
+            "MODEL_FETCH_SIGNATURE",
+            "MODEL_FETCH_SIGNING_CONFIG",
+            "MODEL_FETCH_SIGNING_KEY",
             "HF_ENDPOINT",
             "HF_TOKEN",
             "HUGGING_FACE_HUB_TOKEN",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import email.utils
 import string
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal, get_args, get_origin
 
 import attrs
 from hypothesis import strategies as st
@@ -31,6 +31,7 @@ from model_fetch._models import (
     Progress,
     PruneReport,
     RemovalResult,
+    SignatureCheck,
     SourceListing,
     VerifyResult,
 )
@@ -92,6 +93,18 @@ _json_values = st.one_of(
 )
 
 
+#: What a signature check may record: a verified signer, or a checked absence.
+signature_checks = st.one_of(
+    st.builds(
+        SignatureCheck,
+        method=st.sampled_from(["key", "certificate", "sigstore"]),
+        identity=st.text(min_size=1, max_size=24),
+        verified=st.just(True),  # noqa: FBT003 - a strategy's value
+    ),
+    st.just(SignatureCheck(method=None, identity=None, verified=False)),
+)
+
+
 @st.composite
 def install_records(draw: st.DrawFn) -> InstallRecord:
     """Committed install records whose JSON documents round-trip."""
@@ -120,6 +133,7 @@ def install_records(draw: st.DrawFn) -> InstallRecord:
         # An empty listing is written as [] and read back as None ("predates listings").
         listing=draw(st.none() | st.lists(relpaths, min_size=1, max_size=4).map(tuple)),
         archives=draw(st.lists(relpaths, max_size=2).map(tuple)),
+        signature=draw(st.none() | signature_checks),
     )
 
 
@@ -254,6 +268,8 @@ def _capped(field: attrs.Attribute[Any]) -> st.SearchStrategy[Any]:
     rule = wire_of(field)
     if field.type is bool:
         return st.booleans()
+    if get_origin(field.type) is Literal:
+        return st.sampled_from(get_args(field.type))
     if rule.max_items is not None:
         patterns = st.lists(
             st.text(min_size=1, max_size=rule.item_length),
@@ -304,6 +320,7 @@ install_results = st.builds(
     source=texts,
     download_url=texts,
     directory=texts,
+    signature=st.none() | signature_checks,
 )
 installed_models = st.builds(
     InstalledModel,
@@ -332,6 +349,7 @@ model_infos = st.builds(
     readiness=json_objects,
     metadata=json_objects,
     directory=texts,
+    signature=st.none() | signature_checks,
 )
 removal_results = st.builds(
     RemovalResult,
@@ -435,6 +453,7 @@ WIRE_VALUES: dict[type, st.SearchStrategy[Any]] = {
         SourceListing, sources=st.lists(texts, max_size=4).map(tuple), default=texts
     ),
     Health: st.builds(Health, version=texts),
+    SignatureCheck: signature_checks,
     ErrorDetail: st.builds(ErrorDetail, detail=texts),
     PruneReport: st.builds(
         PruneReport,
@@ -492,6 +511,7 @@ OPTION_FIELDS: dict[str, st.SearchStrategy[Any]] = {
     "connections": st.integers(1, 16),
     "parallel_min_size": st.integers(1 << 20, 1 << 40),
     "allow_torchscript": st.booleans(),
+    "signature": st.sampled_from(["required", "if-present", "off"]),
 }
 
 key_options = st.fixed_dictionaries(OPTION_FIELDS).map(lambda fields: DownloadOptions(**fields))

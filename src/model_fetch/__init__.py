@@ -19,6 +19,7 @@ from model_fetch.exceptions import (
     ModelFetchError,
     ModelNotFound,
     OfflineModeError,
+    SignatureInvalid,
     StoreUnavailable,
     UnknownSource,
 )
@@ -41,6 +42,7 @@ if typing.TYPE_CHECKING:  # the names below load on first use, so `import model_
         Progress,
         RemoteFile,
         RemovalResult,
+        SignatureCheck,
         VerifyResult,
     )
     from model_fetch.checksums import Checksum, parse_checksum
@@ -66,6 +68,7 @@ _LAZY: dict[str, str] = {
             "Progress",
             "RemoteFile",
             "RemovalResult",
+            "SignatureCheck",
             "VerifyResult",
         ),
         "model_fetch._models",
@@ -124,6 +127,8 @@ __all__ = [
     "Progress",
     "RemoteFile",
     "RemovalResult",
+    "SignatureCheck",
+    "SignatureInvalid",
     "Source",
     "SourceContext",
     "StoreUnavailable",

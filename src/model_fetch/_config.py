@@ -84,6 +84,18 @@ ENVIRONMENT_VARIABLES: Final[dict[str, tuple[str, str]]] = {
         "https://huggingface.co / unset",
         "The Hugging Face Hub to use and the token sent to it (only to its own origin).",
     ),
+    "MODEL_FETCH_SIGNATURE": (
+        "unset (each request's own signature policy, if-present by default)",
+        "The least signature policy of every download: required, if-present or off.",
+    ),
+    "MODEL_FETCH_SIGNING_CONFIG": (
+        "unset (no signing rules)",
+        "A JSON file of signing rules per source and name pattern (docs/signing.md).",
+    ),
+    "MODEL_FETCH_SIGNING_KEY": (
+        "unset (no key)",
+        "A PEM public key that verifies every model no signing rule matches.",
+    ),
     "MODEL_FETCH_API_TOKEN": (
         "unset (no token)",
         "A bearer token `model-fetch serve` requires on every route but /health.",

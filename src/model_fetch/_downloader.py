@@ -23,7 +23,7 @@ from model_fetch.transfer import HttpClient
 if TYPE_CHECKING:
     import os
     import threading
-    from collections.abc import Callable, Mapping
+    from collections.abc import Callable, Mapping, Sequence
 
     from model_fetch._mirror import Mirror
     from model_fetch._models import (
@@ -36,6 +36,8 @@ if TYPE_CHECKING:
         RemovalResult,
         VerifyResult,
     )
+    from model_fetch.install import Verifier
+    from model_fetch.install.signing import SigningConfig
     from model_fetch.sources import Source, SourceFactory
     from model_fetch.storage import InstallRecord
     from model_fetch.transfer import UrlPolicy
@@ -68,6 +70,11 @@ class Downloader:
         mirror: A fleet mirror tried between the store and the origin: a URL or a
             :class:`MirrorConfig` (``MODEL_FETCH_MIRROR``; see docs/mirror.md).
         lease_ttl: Seconds a lease on an object store or mirror lives without renewal (60).
+        verifiers: The verifiers that decide readiness, used instead of the registered ones
+            (by default every verifier registered when a model is installed: the built-in
+            checks, then plugins; see :func:`~model_fetch.install.available_verifiers`).
+        signing: The signing rules and least signature policy, used instead of those read
+            from ``MODEL_FETCH_SIGNING_CONFIG`` and friends at each install (docs/signing.md).
     """
 
     def __init__(
@@ -86,6 +93,8 @@ class Downloader:
         max_concurrent_downloads: int = 4,
         mirror: str | MirrorConfig | Mirror | None = None,
         lease_ttl: float | None = None,
+        verifiers: Sequence[Verifier] | None = None,
+        signing: SigningConfig | None = None,
     ) -> None:
         """Create a downloader. Nothing is fetched or written until a download starts."""
         self.jobs = JobManager(self.run, max_concurrent_downloads)  #: the jobs of :meth:`submit`
@@ -115,11 +124,19 @@ class Downloader:
         http, clock, cache = self.http, self.clock, self.store.local_cache_dir()
         context = SourceContext(settings=self.settings, http=http, cache_dir=cache, clock=clock)
         self._sources = SourceSet(context, sources)
-        # Pipeline(install=...) is the hook where injected verifiers reach the install step.
         self._pipeline = Pipeline(
-            self.settings, self.store, self._sources.get, http=http, clock=clock, mirror=self.mirror
+            self.settings,
+            self.store,
+            self._sources.get,
+            http=http,
+            clock=clock,
+            mirror=self.mirror,
+            verifiers=verifiers,
+            signing=None if signing is None else lambda: signing,
         )
-        self.inventory = Inventory(store=self.store, mirror=self.mirror, jobs=self.jobs)
+        self.inventory = Inventory(
+            store=self.store, mirror=self.mirror, jobs=self.jobs, signing=signing
+        )
 
     def close(self) -> None:
         """Cancel running jobs, then release the connection pool (if this downloader made it)."""

@@ -12,8 +12,11 @@ import datetime as dt
 import time
 from typing import TYPE_CHECKING, Final
 
+import attrs
+
 from model_fetch._models import InstalledModel, ModelInfo, RemovalResult
 from model_fetch._paths import validate_name, validate_version
+from model_fetch._provenance import recheck_signature
 from model_fetch._verify import verify_installed
 from model_fetch.exceptions import DownloadInProgress, InvalidRequest, ModelNotFound
 
@@ -21,6 +24,7 @@ if TYPE_CHECKING:
     from model_fetch._jobs import DownloadJob, JobManager
     from model_fetch._mirror import Mirror
     from model_fetch._models import CacheInfo, VerifyResult
+    from model_fetch.install.signing import SigningConfig
     from model_fetch.storage import InstallRecord, Store
 
 __all__ = ["CANCEL_WAIT", "Inventory"]
@@ -44,11 +48,13 @@ class Inventory:
         store: Store,
         mirror: Mirror | None,
         jobs: JobManager,
+        signing: SigningConfig | None = None,
     ) -> None:
-        """Wrap a store; nothing is read yet."""
+        """Wrap a store; nothing is read yet (``signing``: rules instead of the environment's)."""
         self.store = store
         self.mirror = mirror
         self._jobs = jobs
+        self._signing = None if signing is None else lambda: signing
 
     # -- listing ------------------------------------------------------------------------------
     def list_models(self) -> list[InstalledModel]:
@@ -134,6 +140,7 @@ class Inventory:
             readiness=dict(record.readiness),
             metadata=dict(record.metadata),
             directory=self.store.display(self.store.generation_dir(record)),
+            signature=record.signature if record.signature and record.signature.method else None,
         )
 
     # -- removal ------------------------------------------------------------------------------
@@ -227,7 +234,9 @@ class Inventory:
                 model_name=info.name,
                 version=info.version,
             )
-        return verify_installed(self.store, record)
+        result = verify_installed(self.store, record)
+        signature, problem = recheck_signature(self.store, record, self._signing)
+        return attrs.evolve(result, signature=signature, signature_error=problem)
 
     def prune_partials(self, older_than: float | None = None) -> tuple[int, int]:
         """Delete resumable partial downloads; return how many, and the bytes freed."""

@@ -2,7 +2,8 @@
 
 resolve (source plan) ─► preflight (installed? reuse or 409 · space) ─► lock (name, version)
 ─► fetch (tiers: mirror, origin; each file verified as it lands) ─► install (archives, checks)
-─► commit (atomic move, install record last) ─► InstallResult
+─► signature (the signing policy and rules) ─► commit (atomic move, install record last)
+─► InstallResult
 
 The node's own store answers before any tier: an installed version that holds every file the
 request selects is reused, before the source is asked, after it resolved the version, and again
@@ -11,6 +12,7 @@ once the lock is held (another process may have installed it meanwhile).
 
 from __future__ import annotations
 
+import functools
 import os
 from typing import TYPE_CHECKING
 
@@ -20,6 +22,7 @@ from model_fetch._cancel import check_cancelled
 from model_fetch._log import get_logger, redact_url
 from model_fetch._models import InstallResult, Plan, RemoteFile
 from model_fetch._progress import ProgressTracker
+from model_fetch._provenance import SignatureStep
 from model_fetch._tiers import Attempt, MirrorTier, OriginTier
 from model_fetch.exceptions import (
     InvalidRequest,
@@ -33,14 +36,15 @@ from model_fetch.transfer import Transfer
 
 if TYPE_CHECKING:
     import threading
-    from collections.abc import Callable
+    from collections.abc import Callable, Sequence
 
     from model_fetch._clock import Clock
     from model_fetch._config import Settings
     from model_fetch._mirror import Mirror
     from model_fetch._models import DownloadOptions, DownloadRequest, FileRecord, Progress
     from model_fetch._tiers import Tier
-    from model_fetch.install import InstallOutcome
+    from model_fetch.install import InstallOutcome, Verifier
+    from model_fetch.install.signing import SigningConfig
     from model_fetch.sources import Source
     from model_fetch.transfer import HttpClient, UrlPolicy
 
@@ -52,12 +56,16 @@ __all__ = ["Pipeline"]
 log = get_logger(__name__)
 
 
-def _default_install(
-    staging: str, files: list[FileRecord], options: DownloadOptions
+def _checked_install(
+    staging: str,
+    files: list[FileRecord],
+    options: DownloadOptions,
+    *,
+    verifiers: Sequence[Verifier] | None,
 ) -> InstallOutcome:
     from model_fetch.install import install_step  # noqa: PLC0415 - lazy: the checks
 
-    return install_step(staging, files, options)
+    return install_step(staging, files, options, verifiers=verifiers)
 
 
 class Pipeline:
@@ -70,8 +78,11 @@ class Pipeline:
         http: The HTTP client of the transfer engine (the origin tier) and the mirror tier.
         clock: The clock for backoff, stall detection, durations and progress.
         mirror: The fleet mirror, consulted before the origin.
-        install: The install step; by default safe extraction and the built-in and plugin
-            checks. This is where injected verifiers reach the pipeline.
+        install: The install step; by default safe extraction and readiness checks.
+        verifiers: The verifiers the default install step uses instead of the registered
+            ones (the built-in checks and plugins, read at each install).
+        signing: Returns the signing configuration, called once per install; by default it
+            is read from the environment and its file (docs/signing.md).
     """
 
     def __init__(
@@ -84,6 +95,8 @@ class Pipeline:
         clock: Clock,
         mirror: Mirror | None = None,
         install: InstallStep | None = None,
+        verifiers: Sequence[Verifier] | None = None,
+        signing: Callable[[], SigningConfig] | None = None,
     ) -> None:
         """Assemble the pipeline; nothing is read or fetched yet."""
         self.settings = settings
@@ -91,8 +104,11 @@ class Pipeline:
         self.mirror = mirror
         self._source = source
         self._clock = clock
-        self._install = install or _default_install
-        origin = OriginTier(store, Transfer(http, clock), after_mirror=mirror is not None)
+        chosen = None if verifiers is None else tuple(verifiers)
+        self._install = install or functools.partial(_checked_install, verifiers=chosen)
+        transfer = Transfer(http, clock)
+        self._signature = SignatureStep(transfer, signing)
+        origin = OriginTier(store, transfer, after_mirror=mirror is not None)
         self.tiers: tuple[Tier, ...] = (
             (MirrorTier(mirror, store, http), origin) if mirror is not None else (origin,)
         )
@@ -108,8 +124,19 @@ class Pipeline:
         self._source(request.effective_source)
         if request.if_exists == "error" and not request.force_download:
             existing = self.store.installed(request.model_name, request.version)
-            if existing is not None and _covers(existing, request.options):
+            if existing is not None and self._usable(existing, request):
                 self._reuse_or_refuse(request, existing)
+
+    def _usable(
+        self,
+        record: InstallRecord,
+        request: DownloadRequest,
+        listing: tuple[str, ...] | None = None,
+    ) -> bool:
+        """Whether an install may answer the request: its files, and its signature's policy."""
+        return _covers(record, request.options, listing) and self._signature.satisfied(
+            request, record
+        )
 
     def _reuse_or_refuse(self, request: DownloadRequest, record: InstallRecord) -> InstallResult:
         if request.if_exists == "error":
@@ -146,9 +173,9 @@ class Pipeline:
             See :meth:`Downloader.download`.
         """
         started = self._clock.monotonic()
-        name, options = request.model_name, request.options
+        name = request.model_name
         existing = self.store.installed(name, request.version)
-        if existing is not None and not request.force_download and _covers(existing, options):
+        if existing is not None and not request.force_download and self._usable(existing, request):
             return self._reuse_or_refuse(request, existing)
         if self.settings.offline:
             return self._offline(request, progress, cancel)
@@ -161,7 +188,7 @@ class Pipeline:
         if (
             existing is not None
             and not request.force_download
-            and _covers(existing, options, listing)
+            and self._usable(existing, request, listing)
         ):
             self._remember_ref(request, full)
             return self._reuse_or_refuse(request, existing)
@@ -171,7 +198,7 @@ class Pipeline:
             current = self.store.installed(name, full.version)
             if (
                 current is not None
-                and _covers(current, options, listing)
+                and self._usable(current, request, listing)
                 and (
                     not request.force_download
                     or existing is None
@@ -225,7 +252,11 @@ class Pipeline:
         """Serve a request from the store, else the mirror; never from the origin."""
         version = self.store.read_alias(request.model_name, request.version)
         record = self.store.installed(request.model_name, version) if version else None
-        if record is not None and not request.force_download:
+        if (
+            record is not None
+            and not request.force_download
+            and self._signature.satisfied(request, record)
+        ):
             return self._reuse_or_refuse(request, record)
         if self.mirror is not None:
             result = self._offline_mirror(request, version or request.version, progress, cancel)
@@ -365,6 +396,7 @@ class Pipeline:
             then(files)
         outcome = self._install(attempt.staging, files, request.options)
         check_cancelled(attempt.cancel)
+        signature = self._signature.check(attempt, outcome.archives)
         self.store.check_quota()
         return make_record(
             name=request.model_name,
@@ -378,6 +410,7 @@ class Pipeline:
             readiness=outcome.readiness.to_dict(),
             ready=outcome.readiness.ready,
             archives=outcome.archives,
+            signature=signature,
         )
 
     def _commit(
@@ -409,6 +442,7 @@ class Pipeline:
             source=record.source,
             download_url=record.download_url,
             directory=self.store.display(self.store.generation_dir(record)),
+            signature=record.signature if record.signature and record.signature.method else None,
         )
 
 

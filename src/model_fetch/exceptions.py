@@ -14,6 +14,7 @@ code and one CLI exit code (see :data:`ERROR_TABLE`)::
     ├── StoreUnavailable                     500  exit 1
     └── DownloadFailed                       500  exit 1
         ├── ChecksumMismatch                 500  exit 1
+        ├── SignatureInvalid                 500  exit 1
         └── DownloadCancelled                500  exit 130
 
 Leaves carry the facts of the failure as attributes (URL, expected and actual digest, byte counts,
@@ -41,6 +42,7 @@ __all__ = [
     "ModelFetchError",
     "ModelNotFound",
     "OfflineModeError",
+    "SignatureInvalid",
     "StoreUnavailable",
     "UnknownSource",
 ]
@@ -367,6 +369,42 @@ class ChecksumMismatch(DownloadFailed):
         self.actual = actual
 
 
+class SignatureInvalid(DownloadFailed):
+    """The model's signature is missing, wrong or does not cover its files; nothing installed (500).
+
+    Attributes:
+        model_name: The model's name.
+        version: The version that was checked.
+        reason: ``no-signature``, ``no-trust``, ``unreadable``, ``wrong-key``, ``wrong-identity``,
+            ``not-covered`` (a file added or removed after signing) or ``digest-mismatch``.
+        files: The files the reason names (extra, missing or changed files), sorted.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        model_name: str,
+        version: str,
+        reason: str,
+        files: tuple[str, ...] = (),
+    ) -> None:
+        """Create the error.
+
+        Args:
+            message: What is wrong with the signature, naming the files involved.
+            model_name: The model's name.
+            version: The version that was checked.
+            reason: The kind of failure (see the class docstring).
+            files: The files the reason names.
+        """
+        super().__init__(message)
+        self.model_name = model_name
+        self.version = version
+        self.reason = reason
+        self.files = tuple(files)
+
+
 class DownloadCancelled(DownloadFailed):
     """The download was cancelled; nothing was installed.
 
@@ -397,6 +435,7 @@ ERROR_TABLE: tuple[tuple[type[ModelFetchError], int, int], ...] = tuple(
         InsufficientStorage,
         StoreUnavailable,
         ChecksumMismatch,
+        SignatureInvalid,
         DownloadCancelled,
         DownloadFailed,
         ModelFetchError,

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any, Final
 from model_fetch._log import get_logger
 from model_fetch._models import ModelInfo
 from model_fetch.exceptions import InvalidRequest, ModelNotFound
-from model_fetch.install._torch_probe import MIN_TORCH, version_tuple
+from model_fetch.install import MIN_TORCH, version_tuple
 from model_fetch.install.checks import detect_format, is_auxiliary
 
 if TYPE_CHECKING:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import attrs
@@ -55,6 +56,9 @@ def stray_files(store: Path) -> list[Path]:
 
 
 #: The contract's "Download Completed" keys, in the contract's order.
+#: The repository root (examples/, docs/, src/ are under it).
+REPO = Path(__file__).resolve().parents[2]
+
 COMPLETED_KEYS = [
     "status",
     "message",

@@ -18,7 +18,7 @@ from model_fetch import (
     InstalledModel,
     ModelNotFound,
 )
-from model_fetch.cli import _list
+from model_fetch.cli._commands import list_models
 from support.helpers import payload
 from support.server import Fault, FileServer
 
@@ -104,7 +104,7 @@ def test_cli_list_shows_the_same_listing(
     server.add_file("/m.bin", DATA)
     dl.download("m", "v1", download_url=server.url("/m.bin"))
     running = dl.submit("big", "v1", download_url=stalled_url, options={"timeout": 60})
-    assert _list(dl, argparse.Namespace(json=True)) == 0
+    assert list_models(dl, argparse.Namespace(json=True)) == 0
     body = json.loads(capsys.readouterr().out)
     assert body["total"] == 2
     assert [(m["name"], m["status"]) for m in body["models"]] == [
@@ -112,7 +112,7 @@ def test_cli_list_shows_the_same_listing(
         ("big", "loading"),
     ]
     assert body["models"][1]["download_id"] == running.download_id
-    assert _list(dl, argparse.Namespace(json=False)) == 0
+    assert list_models(dl, argparse.Namespace(json=False)) == 0
     table = capsys.readouterr().out.splitlines()
     assert table[-1].split() == ["big", "v1", "-", "-", "loading"]
     running.cancel()

@@ -9,6 +9,7 @@ Sizes in the contract are MiB (2**20 bytes).
 - ``_plan``: :class:`Plan` and :class:`RemoteFile`, what a source resolves a request into;
 - ``_snapshot``: :class:`Progress`;
 - ``_results``: what the downloader returns (install, listing, info, removal, cache, verify);
+- ``_signature``: the ``signature`` policy and :class:`SignatureCheck`;
 - ``_bodies``: the bodies no result carries (a job's states, listings, errors, health).
 """
 
@@ -45,6 +46,13 @@ from model_fetch._models._results import (
     RemovalResult,
     VerifyResult,
 )
+from model_fetch._models._signature import (
+    SIGNATURE_POLICIES,
+    SignatureCheck,
+    SignatureMethod,
+    SignaturePolicy,
+    strictest,
+)
 from model_fetch._models._snapshot import Progress, Stage
 
 __all__ = [
@@ -52,6 +60,7 @@ __all__ = [
     "DEFAULT_CONNECTIONS",
     "DEFAULT_PARALLEL_MIN_SIZE",
     "MIB",
+    "SIGNATURE_POLICIES",
     "CacheInfo",
     "CachedModel",
     "DownloadOptions",
@@ -74,11 +83,15 @@ __all__ = [
     "PruneReport",
     "RemoteFile",
     "RemovalResult",
+    "SignatureCheck",
+    "SignatureMethod",
+    "SignaturePolicy",
     "SourceListing",
     "Stage",
     "VerifyResult",
     "dedupe_key",
     "iso_timestamp",
     "parse_timestamp",
+    "strictest",
     "to_mb",
 ]

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, Final, Literal
 import attrs
 
 from model_fetch._contract import body, render, wire, wire_of
+from model_fetch._models._signature import SIGNATURE_POLICIES, SignaturePolicy
 from model_fetch._paths import ModelName, Version, validate_name, validate_version
 from model_fetch.checksums import Checksum, parse_checksum
 from model_fetch.exceptions import InvalidRequest
@@ -116,6 +117,12 @@ def _patterns(_: object, field: attrs.Attribute[Any], value: tuple[str, ...] | N
         raise InvalidRequest(f"options.{field.name} must list {fewest} to {most} globs")
 
 
+def _policy(_: object, field: attrs.Attribute[Any], value: object) -> None:
+    if value not in SIGNATURE_POLICIES:
+        choices = ", ".join(repr(policy) for policy in SIGNATURE_POLICIES)
+        raise InvalidRequest(f"options.{field.name} must be one of {choices}, not {value!r}")
+
+
 def _to_patterns(value: Any) -> tuple[str, ...] | None:
     if value is None:
         return None
@@ -163,6 +170,11 @@ class DownloadOptions:
             from splitting: each range costs a request and a round trip.
         allow_torchscript: model_fetch extra (library and CLI only): let the readiness check
             load TorchScript archives with ``torch.jit.load``, which runs their code.
+        signature: model_fetch extra: ``required`` (an unsigned or badly signed model is never
+            installed), ``if-present`` (the default: a present signature is verified, a bad one
+            fails; its absence is recorded) or ``off``. The signing configuration may require
+            more for a source or name pattern; a request can tighten it, never loosen it (see
+            docs/signing.md).
     """
 
     # Progress granularity and a floor on the read buffer: timing, not outcome.
@@ -206,6 +218,9 @@ class DownloadOptions:
     )
     allow_torchscript: bool = attrs.field(
         default=False, validator=_boolean, metadata=wire(omit="default", rest=False)
+    )
+    signature: SignaturePolicy = attrs.field(
+        default="if-present", validator=_policy, metadata=wire(omit="default")
     )
 
     def selects(self, path: str) -> bool:

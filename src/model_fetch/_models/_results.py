@@ -13,6 +13,7 @@ from typing import Any, Literal
 import attrs
 
 from model_fetch._contract import Group, body, computed, constant, render, wire
+from model_fetch._models._signature import SignatureCheck  # noqa: TC001 - resolved at run time
 
 __all__ = [
     "CacheInfo",
@@ -82,6 +83,8 @@ class InstallResult:
         source: The source that resolved the request.
         download_url: The redacted URL the model came from.
         directory: The directory holding the model's files.
+        signature: Who signed the installed files and how; None (and no key on the wire)
+            when no signature was verified.
     """
 
     model_name: str
@@ -98,6 +101,7 @@ class InstallResult:
     source: str = attrs.field(default="", metadata=_HIDDEN)
     download_url: str = attrs.field(default="", metadata=_HIDDEN)
     directory: str = attrs.field(default="", metadata=_HIDDEN)
+    signature: SignatureCheck | None = attrs.field(default=None, metadata=wire(omit="none"))
 
     @property
     def message(self) -> str:
@@ -164,6 +168,8 @@ class ModelInfo:
         readiness: Which check ran and, when not ready, why.
         metadata: The metadata given with the request.
         directory: The directory holding the files.
+        signature: Who signed the installed files and how; None (and no key on the wire)
+            when no signature was verified.
     """
 
     name: str
@@ -181,6 +187,7 @@ class ModelInfo:
     readiness: dict[str, Any]
     metadata: dict[str, Any]
     directory: str = attrs.field(metadata=_HIDDEN)
+    signature: SignatureCheck | None = attrs.field(default=None, metadata=wire(omit="none"))
 
     def to_dict(self) -> dict[str, Any]:
         """Return the body of ``GET /model-info/{model_name}``."""
@@ -366,6 +373,10 @@ class VerifyResult:
         missing: Files the record lists that are gone.
         mismatched: Files whose size or sha256 no longer match, as
             ``{"path", "expected_sha256", "actual_sha256", "expected_size", "actual_size"}``.
+        signature: The install's signature, re-verified over the files on disk (None when it
+            was installed without a verified signature).
+        signature_error: Why the signature no longer verifies (None when it does, or when
+            there was none to re-check).
     """
 
     model_name: str
@@ -373,15 +384,17 @@ class VerifyResult:
     checked_files: int
     missing: tuple[str, ...]
     mismatched: tuple[dict[str, Any], ...]
+    signature: SignatureCheck | None = attrs.field(default=None, metadata=wire(omit="none"))
+    signature_error: str | None = attrs.field(default=None, metadata=wire(omit="none"))
 
     @property
     def ok(self) -> bool:
-        """Whether every file is present and intact."""
-        return not self.missing and not self.mismatched
+        """Whether every file is present and intact, and a signature still verifies."""
+        return not self.missing and not self.mismatched and self.signature_error is None
 
     @property
     def status(self) -> Literal["ok", "corrupted"]:
-        """``ok`` when every file is intact, else ``corrupted``."""
+        """``ok`` when every file is intact (and signed as installed), else ``corrupted``."""
         return "ok" if self.ok else "corrupted"
 
     def to_dict(self) -> dict[str, Any]:

@@ -5,6 +5,7 @@ memory) or mount it in your own ASGI application.
 """
 
 from model_fetch.http._app import create_app
-from model_fetch.http._settings import ServerSettings
+from model_fetch.http._serve import serve
+from model_fetch.http._settings import ServerSettings, is_loopback_host
 
-__all__ = ["ServerSettings", "create_app"]
+__all__ = ["ServerSettings", "create_app", "is_loopback_host", "serve"]

@@ -1,6 +1,7 @@
 """Turning downloaded files into an installed model: safe extraction and readiness checks."""
 
 from model_fetch.install._step import InstallOutcome, install_step
+from model_fetch.install._torch_probe import MIN_TORCH, version_tuple
 from model_fetch.install.checks import (
     CheckOptions,
     FileVerifier,
@@ -31,6 +32,7 @@ from model_fetch.install.extract import (
 __all__ = [
     "ARCHIVE_KINDS",
     "DEFAULT_LIMITS",
+    "MIN_TORCH",
     "MODEL_SUFFIXES",
     "CheckOptions",
     "ExtractLimits",
@@ -53,4 +55,5 @@ __all__ = [
     "get_verifier",
     "install_step",
     "register_verifier",
+    "version_tuple",
 ]

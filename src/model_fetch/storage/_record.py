@@ -13,7 +13,7 @@ from typing import Any, Final
 
 import attrs
 
-from model_fetch._models import FileRecord, iso_timestamp, parse_timestamp
+from model_fetch._models import FileRecord, SignatureCheck, iso_timestamp, parse_timestamp
 from model_fetch._paths import model_id, validate_relpath
 from model_fetch.storage._layout import PENDING_GENERATION, is_generation
 
@@ -52,6 +52,8 @@ class InstallRecord:
             records that predate it).
         archives: Downloaded archives kept beside their extracted files
             (``cleanup_temp_files=false``).
+        signature: What the signature check found (None: not checked, or a record that
+            predates it).
     """
 
     name: str
@@ -69,6 +71,7 @@ class InstallRecord:
     primary: str | None
     listing: tuple[str, ...] | None = None
     archives: tuple[str, ...] = ()
+    signature: SignatureCheck | None = None
 
     @property
     def size(self) -> int:
@@ -94,6 +97,7 @@ class InstallRecord:
             "primary": self.primary,
             "listing": list(self.listing) if self.listing is not None else None,
             "archives": list(self.archives),
+            "signature": self.signature.to_dict() if self.signature is not None else None,
         }
 
     @classmethod
@@ -133,6 +137,7 @@ class InstallRecord:
                 primary=_optional_str(data.get("primary")),
                 listing=tuple(str(p) for p in data["listing"]) if data.get("listing") else None,
                 archives=tuple(validate_relpath(str(p)) for p in data.get("archives") or ()),
+                signature=SignatureCheck.from_dict(data.get("signature")),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise ValueError(f"malformed install record: {exc}") from exc
@@ -196,6 +201,7 @@ def make_record(
     readiness: dict[str, Any] | None = None,
     ready: bool = False,
     archives: tuple[str, ...] = (),
+    signature: SignatureCheck | None = None,
 ) -> InstallRecord:
     """Build an uncommitted install record (its generation is chosen at commit)."""
     return InstallRecord(
@@ -214,4 +220,5 @@ def make_record(
         primary=files[0].path if len(files) == 1 else None,
         listing=listing,
         archives=archives,
+        signature=signature,
     )

@@ -42,12 +42,14 @@ def _document(**changes: Any) -> dict[str, Any]:
     return data
 
 
+@pytest.mark.slow
 @given(record=install_records())
 def test_record_round_trips(record: InstallRecord) -> None:
     """A committed record reads back exactly as it was written, whatever its names and files."""
     assert decode_record(encode_record(record)) == record
 
 
+@pytest.mark.slow
 @given(record=install_records())
 def test_record_document_is_stable(record: InstallRecord) -> None:
     """The record file is indented JSON with sorted keys and names its format."""

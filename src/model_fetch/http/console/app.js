@@ -260,7 +260,8 @@ function applyBody(item, body) {
     item.figures.textContent =
       `${formatMb(body.file_size_mb)} in ${formatSeconds(body.download_duration_seconds)} · ` +
       `checksum ${body.checksum_verified ? "verified" : "not given"} · ` +
-      `${installed.ready_for_inference ? "ready for inference" : "not ready for inference"}`;
+      `${installed.ready_for_inference ? "ready for inference" : "not ready for inference"}` +
+      (body.signature && body.signature.verified ? ` · signed (${body.signature.method})` : "");
     finish(item);
     return;
   }
@@ -562,6 +563,7 @@ async function showDetails(name, version) {
     ["Checksum verified", info.checksum_verified ? "yes" : "no"],
     ["Ready for inference", info.ready_for_inference ? "yes" : "no"],
     ["Readiness check", readiness.checked ?? "none"],
+    ["Signature", info.signature ? `${info.signature.method}, ${info.signature.identity}` : "not verified"],
     ["Reason", readiness.reason ?? "–"],
     ["Path", info.file_path],
     ["Versions", (info.versions || []).join(", ")],

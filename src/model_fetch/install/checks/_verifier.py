@@ -9,6 +9,7 @@ about each file in turn, and its outcome counts as passed or failed.
 
 from __future__ import annotations
 
+import abc
 from typing import TYPE_CHECKING, ClassVar, Final, Literal, Protocol, runtime_checkable
 
 import attrs
@@ -128,7 +129,7 @@ class FileVerifier(Verifier, Protocol):
         ...
 
 
-class FormatVerifier:
+class FormatVerifier(abc.ABC):
     """Base of the built-in checks: one check for a set of formats, applied to weights files.
 
     Subclasses set :attr:`name` and :attr:`formats` and implement :meth:`judge`.
@@ -137,9 +138,9 @@ class FormatVerifier:
     name: ClassVar[str]
     formats: ClassVar[frozenset[str]]
 
+    @abc.abstractmethod
     def judge(self, files: Sequence[ModelFile], options: CheckOptions) -> list[Readiness]:
         """Check files of this verifier's formats; one outcome per file, in order."""
-        raise NotImplementedError
 
     def verdict(self, _file: ModelFile, readiness: Readiness) -> Verdict:
         """How an outcome of :meth:`judge` counts (see :meth:`Verdict.of`)."""

@@ -22,18 +22,16 @@ from model_fetch.http import ServerSettings, create_app
 from model_fetch.install import UnsafeArchive
 from model_fetch.torch import load_state_dict
 from model_fetch.transfer import UrlPolicy
-from support.helpers import installed_files, stray_files
+from support.helpers import REPO, installed_files, stray_files
 from support.server import FileServer
 
-EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "models" / "tiny-mlp.safetensors"
+EXAMPLE = REPO / "examples" / "models" / "tiny-mlp.safetensors"
 
 
 def _torch() -> Any:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        import torch  # noqa: PLC0415 - optional dependency, imported where used
-
-    return torch
+        return pytest.importorskip("torch", reason="needs the torch extra")
 
 
 def torch_bytes() -> bytes:
@@ -61,6 +59,7 @@ def model_archive(server: FileServer) -> str:
     return server.url("/classifier.tar.gz")
 
 
+@pytest.mark.slow
 def test_archive_of_a_real_model_is_ready(downloader: Downloader, model_archive: str) -> None:
     """A tar.gz holding a torch checkpoint installs extracted, checked and ready for inference."""
     result = downloader.download("classifier", "v1", download_url=model_archive)
@@ -76,6 +75,7 @@ def test_archive_of_a_real_model_is_ready(downloader: Downloader, model_archive:
     assert downloader.verify("classifier").ok
 
 
+@pytest.mark.slow
 def test_keep_archive_and_no_extract(downloader: Downloader, model_archive: str) -> None:
     """cleanup_temp_files=false keeps the archive beside the files; no extraction keeps it whole."""
     kept = downloader.download(
@@ -122,6 +122,7 @@ class Sentinel:
         return (open, (self.path, "w"))
 
 
+@pytest.mark.slow
 def test_malicious_pickle_is_never_run(downloader: Downloader, tmp_path: Path) -> None:
     """A pickle that would create a file is not ready, names the global, and never runs."""
     sentinel = tmp_path / "SENTINEL"
@@ -155,6 +156,7 @@ def test_unsafe_archive_installs_nothing(
     assert not any(p.name == "escaped.txt" for p in tmp_path.rglob("*"))
 
 
+@pytest.mark.slow
 def test_rest_archive_and_unsafe_archive(
     store: Path, server: FileServer, model_archive: str
 ) -> None:
@@ -180,6 +182,7 @@ def test_rest_archive_and_unsafe_archive(
     downloader.close()
 
 
+@pytest.mark.slow
 def test_cli_archive(store: Path, model_archive: str) -> None:
     """`model-fetch download` of an archive reports ready_for_inference; --no-extract keeps it."""
     env = {**os.environ, "MODEL_FETCH_HOME": str(store)}

@@ -99,6 +99,7 @@ def test_every_command_on_an_s3_store(
             dl.info("org/big")
 
 
+@pytest.mark.slow
 def test_cli_on_s3_store(s3: MotoServer, server: FileServer, tmp_path: Path) -> None:
     """The CLI works against s3:// with the endpoint taken from the environment alone."""
     bucket = s3.new_bucket()
@@ -191,6 +192,7 @@ def _registry(root: Path, marker: str) -> None:
         (version / name).write_bytes(marker.encode() * 50_000)
 
 
+@pytest.mark.slow
 def test_force_replace_with_a_concurrent_reader(
     s3: MotoServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -327,6 +329,7 @@ def _serve(
     return process, port
 
 
+@pytest.mark.slow
 def test_two_serve_processes_share_one_s3_store(
     s3: MotoServer, server: FileServer, tmp_path: Path
 ) -> None:
@@ -424,6 +427,7 @@ def test_untrusted_record_paths_are_refused(s3: MotoServer) -> None:
         assert dl.list_models() == []
 
 
+@pytest.mark.slow
 def test_a_holder_that_lost_its_lease_does_not_commit(s3: MotoServer, server: FileServer) -> None:
     """When another node takes the lease over mid-download, the old holder writes no record."""
     import hashlib  # noqa: PLC0415

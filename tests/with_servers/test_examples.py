@@ -7,8 +7,9 @@ import sys
 from pathlib import Path
 
 from model_fetch import Downloader
+from support.helpers import REPO
 
-EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+EXAMPLES = REPO / "examples"
 
 
 def test_quickstart_installs_the_bundled_model(tmp_path: Path) -> None:

@@ -70,6 +70,7 @@ def _finish(process: subprocess.Popen[str]) -> tuple[int, str, str]:
     return process.returncode, out, err
 
 
+@pytest.mark.slow
 def test_four_nodes_one_origin_download(s3: MotoServer, server: FileServer, tmp_path: Path) -> None:
     """Four nodes at once pull the model from the origin once; a fifth makes no origin request."""
     bucket = s3.new_bucket()
@@ -97,6 +98,7 @@ def _lease_objects(s3: MotoServer, prefix: str) -> list[str]:
     return [p for p in found if not p.rsplit("/", 1)[-1].startswith(".")]
 
 
+@pytest.mark.slow
 def test_killed_lease_holder_is_taken_over(
     s3: MotoServer, server: FileServer, tmp_path: Path
 ) -> None:
@@ -126,6 +128,7 @@ def _record(bucket: str) -> str:
     return f"{bucket}/mirror/models/fleet%2Fmodel/v1/install.json"
 
 
+@pytest.mark.slow
 def test_corrupt_mirror_object_is_reported_refetched_and_repaired(
     s3: MotoServer, server: FileServer, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -165,6 +168,7 @@ def test_corrupt_mirror_object_is_reported_refetched_and_repaired(
     assert {p.bytes_from for p in later} == {"mirror"}
 
 
+@pytest.mark.slow
 def test_poisoned_mirror_is_checked_against_the_request_digest(
     s3: MotoServer, server: FileServer, tmp_path: Path
 ) -> None:

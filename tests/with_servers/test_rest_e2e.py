@@ -17,11 +17,11 @@ from pathlib import Path
 
 import pytest
 
-from support.helpers import COMPLETED_KEYS, PROGRESS_KEYS, payload
+from support.helpers import COMPLETED_KEYS, PROGRESS_KEYS, REPO, payload
 from support.rest import RestServer, start_rest
 from support.server import Fault, FileServer
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "examples"))
+sys.path.insert(0, str(REPO / "examples"))
 
 from rest_client import ModelDownloadClient, ModelDownloadError
 

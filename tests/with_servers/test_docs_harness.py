@@ -15,6 +15,7 @@ from sybil import Document
 
 from support import docs_harness, sitecheck
 from support.docs_harness import ExampleParser
+from support.helpers import REPO
 
 
 def _regions(text: str) -> list[tuple[str, object]]:
@@ -97,7 +98,7 @@ def test_api_pages_render_sphinx_roles_as_code(monkeypatch: pytest.MonkeyPatch) 
     """The griffe extension turns :class:`~a.B` into `B` and `text::` into `text:`."""
     if importlib.util.find_spec("griffe") is None:  # griffe comes with the docs group only
         monkeypatch.setitem(sys.modules, "griffe", types.SimpleNamespace(Extension=object))
-    path = Path(__file__).resolve().parent.parent / "docs" / "hooks" / "sphinx_roles.py"
+    path = REPO / "docs" / "hooks" / "sphinx_roles.py"
     spec = importlib.util.spec_from_file_location("sphinx_roles", path)
     assert spec is not None
     assert spec.loader is not None

@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from pathlib import Path
 
 import attrs
 
@@ -15,8 +14,9 @@ from model_fetch._config import ENVIRONMENT_VARIABLES
 from model_fetch.cli import render_reference
 from model_fetch.exceptions import ERROR_TABLE
 from support import docgen
+from support.helpers import REPO
 
-DOCS = Path(__file__).resolve().parent.parent / "docs"
+DOCS = REPO / "docs"
 
 
 def test_every_environment_variable_is_documented() -> None:

@@ -17,8 +17,9 @@ from model_fetch.exceptions import InvalidRequest
 from model_fetch.http import ServerSettings, create_app
 from model_fetch.http._settings import parse_origin
 from model_fetch.sources.url import UrlSource
+from support.helpers import REPO
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = REPO
 CONSOLE = ROOT / "src" / "model_fetch" / "http" / "console"
 APP_ORIGIN = "https://app.example.com"
 

@@ -43,9 +43,7 @@ def _torch() -> Any:
     """Import torch without tripping filterwarnings=error on its numpy warning."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        import torch  # noqa: PLC0415 - optional dependency, imported where used
-
-    return torch
+        return pytest.importorskip("torch", reason="needs the torch extra")
 
 
 def _state_dict() -> dict[str, Any]:
@@ -418,6 +416,7 @@ def test_check_model_directory_with_config_and_weights(tmp_path: Path) -> None:
     assert result.details["files"]["pytorch_model.bin"]["format"] == "torch-zip"
 
 
+@pytest.mark.slow
 def test_malicious_pickles_not_ready_and_never_run(tmp_path: Path) -> None:
     """Raw and zipped malicious pickles are refused with their globals; their code never runs."""
     sentinel = tmp_path / "SENTINEL"
@@ -651,6 +650,7 @@ def test_load_state_dict_safetensors(tmp_path: Path) -> None:
 
 def test_load_state_dict_refusals(tmp_path: Path) -> None:
     """Ambiguous, missing, TorchScript and malicious inputs raise clear errors; nothing runs."""
+    _torch()
     sentinel = tmp_path / "SENTINEL"
     evil = tmp_path / "evil"
     evil.mkdir()

@@ -22,9 +22,10 @@ from model_fetch import (
     register_source,
     sources,
 )
+from support.helpers import REPO
 from support.server import FileServer
 
-EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "plugin-example"
+EXAMPLE = REPO / "examples" / "plugin-example"
 sys.path.insert(0, str(EXAMPLE / "src"))
 sys.path.insert(0, str(EXAMPLE / "tests"))
 

@@ -291,6 +291,7 @@ def test_server_strings_are_shown_as_text(
     assert page.evaluate("window.__pwned") is None
 
 
+@pytest.mark.slow
 def test_token_prompt(browser: Browser, tmp_path: Path, files: FileServer) -> None:
     """With a token the API answers 401 while the page loads; entering the token is enough."""
     rest = start_rest(tmp_path, tmp_path / "store", "token", "--token", TOKEN)

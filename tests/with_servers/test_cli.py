@@ -84,6 +84,7 @@ def test_download_list_info_cache_remove(store: Path, url: str) -> None:
     assert json.loads(run(store, "list", "--json").stdout)["total"] == 0
 
 
+@pytest.mark.slow
 def test_exit_codes(store: Path, server: FileServer, url: str) -> None:
     """Each failure has its documented exit code and a one-line error with no traceback."""
     assert run(store, "download", "tiny", "--version", "v1", "--url", url).returncode == 0
