@@ -127,7 +127,8 @@ def judge_with_library(
     The structural check runs first. Where the library is installed its verdict stands, for
     every file but those the structural check marked ``unsafe`` to load (ONNX external data
     outside the model's directory): the aim is to agree with the library, which is sometimes
-    laxer than the structural check (UTF-8 in value_info names, duplicate JSON keys).
+    laxer than the structural check (UTF-8 in value_info names, duplicate JSON keys). When both
+    refuse a file, the reason gives both (the structural one names the byte range at fault).
 
     Args:
         fmt: ``onnx``, ``gguf`` or ``safetensors``.
@@ -148,4 +149,14 @@ def judge_with_library(
         if not outcome.details.get("unsafe")
     ]
     loaded = iter(load_with_library(fmt, safe, options))
-    return [outcome if outcome.details.get("unsafe") else next(loaded) for outcome in first]
+    return [
+        outcome if outcome.details.get("unsafe") else _both(next(loaded), outcome)
+        for outcome in first
+    ]
+
+
+def _both(library: Readiness, structural: Readiness) -> Readiness:
+    """The library's verdict; when both refused, the structural reason too (often plainer)."""
+    if library.ready or library.checked is None or structural.ready or not structural.reason:
+        return library
+    return failed(library.checked, f"{library.reason}; {structural.reason}", **library.details)
