@@ -511,6 +511,7 @@ OPTION_FIELDS: dict[str, st.SearchStrategy[Any]] = {
     "connections": st.integers(1, 16),
     "parallel_min_size": st.integers(1 << 20, 1 << 40),
     "allow_torchscript": st.booleans(),
+    "accept_files": _globs,
     "signature": st.sampled_from(["required", "if-present", "off"]),
 }
 
