@@ -3,8 +3,9 @@ r"""Honest ``ready_for_inference``: real checks of model files, never a guess fr
 The format of a file is detected from its *bytes and name together* (:func:`detect_format`),
 once per file. Each format gets the strongest check that can run without executing anything the
 file contains; where the format's own library is installed (``model_fetch[checks]``), it loads
-the file in a sandboxed subprocess (a timeout and an address-space limit) and its verdict stands,
-else the structural check runs alone and ``checked`` says so:
+the file (onnx and gguf in a sandboxed subprocess with a timeout and an address-space limit,
+safetensors' Rust parser in-process) and its verdict stands, else the structural check runs
+alone and ``checked`` says so:
 
 ``safetensors`` (:func:`check_safetensors`)
     ``safetensors.safe_open`` (``checked="safetensors.safe_open"``), else the header validated in
