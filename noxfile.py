@@ -1,4 +1,4 @@
-"""Sessions: tests, docs, lint, typecheck, bench, demo. CI runs `nox -s tests docs` (README)."""
+"""Sessions: tests, tests-loaded, docs, lint, typecheck, bench, demo. CI: `nox -s tests docs`."""
 
 from __future__ import annotations
 
@@ -55,6 +55,18 @@ def tests(session: nox.Session) -> None:
     _ensure_chromium(session)
     _install(session, "all", "test")
     session.run("pytest", *session.posargs)
+
+
+@nox.session(name="tests-loaded")
+def tests_loaded(session: nox.Session) -> None:
+    """Run the suite with every CPU kept busy (tests/support/busy.py), as on a shared machine.
+
+    Tests synchronise on events, never on sleeps or wall-clock margins; this session is how that
+    is checked. Pass pytest arguments after ``--``.
+    """
+    _ensure_chromium(session)
+    _install(session, "all", "test")
+    session.run("python", "tests/support/busy.py", "--", "python", "-m", "pytest", *session.posargs)
 
 
 @nox.session

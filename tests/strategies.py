@@ -510,6 +510,8 @@ OPTION_FIELDS: dict[str, st.SearchStrategy[Any]] = {
     "ignore_patterns": _globs,
     "connections": st.integers(1, 16),
     "parallel_min_size": st.integers(1 << 20, 1 << 40),
+    "deadline": st.floats(min_value=1e-3, max_value=86400, allow_nan=False),
+    "min_rate": st.integers(1, 1 << 30),
     "allow_torchscript": st.booleans(),
     "accept_files": _globs,
     "signature": st.sampled_from(["required", "if-present", "off"]),

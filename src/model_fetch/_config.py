@@ -24,7 +24,10 @@ __all__ = ["ENVIRONMENT_VARIABLES", "MirrorConfig", "Settings", "parse_size"]
 ENVIRONMENT_VARIABLES: Final[dict[str, tuple[str, str]]] = {
     "MODEL_FETCH_HOME": (
         "the user cache directory (platformdirs), e.g. ~/.cache/model_fetch",
-        "Root of the model store: a local path or any fsspec URL (s3://bucket/models).",
+        (
+            "Root of the model store: a local path or any fsspec URL (s3://bucket/models), or "
+            "hf-cache for the Hugging Face cache."
+        ),
     ),
     "MODEL_FETCH_OFFLINE": (
         "unset (online)",
@@ -79,6 +82,14 @@ ENVIRONMENT_VARIABLES: Final[dict[str, tuple[str, str]]] = {
             "Root of the local registry for source 'local': a path or fsspec URL laid out as "
             "<name>/<version>/files."
         ),
+    ),
+    "HF_HUB_CACHE / HF_HOME": (
+        "$HF_HOME/hub; HF_HOME is ~/.cache/huggingface",
+        "The Hugging Face cache a hf-cache store uses (resolved as huggingface_hub does).",
+    ),
+    "HF_HUB_DISABLE_SYMLINKS": (
+        "unset (symlinks)",
+        "In a hf-cache store, put files in the snapshot instead of linking them to blobs.",
     ),
     "HF_ENDPOINT / HF_TOKEN": (
         "https://huggingface.co / unset",
@@ -215,6 +226,10 @@ class Settings:
         staging: The local staging root for object stores, or None for the default.
         lease_ttl: Seconds a lease lives without renewal.
         mirror: The fleet mirror's URL, or None.
+        max_unknown_size: The most bytes a file that arrives without a size (no
+            ``Content-Length``, no size in the plan) may have, or None for no limit
+            (``MODEL_FETCH_MAX_UNKNOWN_SIZE``); a server sets it so that one hostile URL cannot
+            fill its disk.
     """
 
     home: str
@@ -227,6 +242,7 @@ class Settings:
     staging: str | None = None
     lease_ttl: float = 60.0
     mirror: str | None = None
+    max_unknown_size: int | None = None
 
     @classmethod
     def load(
@@ -240,6 +256,7 @@ class Settings:
         local_registry: str | os.PathLike[str] | None = None,
         mirror: str | None = None,
         lease_ttl: float | None = None,
+        max_unknown_size: int | None = None,
         environ: Mapping[str, str] | None = None,
     ) -> Settings:
         """Build settings from arguments, then the environment, then defaults.
@@ -253,6 +270,7 @@ class Settings:
             local_registry: Overrides ``MODEL_FETCH_LOCAL_REGISTRY``.
             mirror: Overrides ``MODEL_FETCH_MIRROR``.
             lease_ttl: Overrides ``MODEL_FETCH_LEASE_TTL``.
+            max_unknown_size: Overrides ``MODEL_FETCH_MAX_UNKNOWN_SIZE``.
             environ: The environment to read (``os.environ`` by default).
 
         Raises:
@@ -277,6 +295,8 @@ class Settings:
             raise InvalidRequest("the lease TTL must be a positive number of seconds")
         if max_store_bytes is None and env.get("MODEL_FETCH_MAX_STORE_SIZE"):
             max_store_bytes = parse_size(env["MODEL_FETCH_MAX_STORE_SIZE"])
+        if max_unknown_size is None and env.get("MODEL_FETCH_MAX_UNKNOWN_SIZE"):
+            max_unknown_size = parse_size(env["MODEL_FETCH_MAX_UNKNOWN_SIZE"])
         if repository is None:
             repository = env.get("MODEL_FETCH_REPOSITORY") or None
         if local_registry is None:
@@ -292,4 +312,5 @@ class Settings:
             staging=env.get("MODEL_FETCH_STAGING") or None,
             lease_ttl=lease_ttl,
             mirror=mirror if mirror is not None else env.get("MODEL_FETCH_MIRROR") or None,
+            max_unknown_size=max_unknown_size,
         )

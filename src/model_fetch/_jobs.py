@@ -13,6 +13,7 @@ import datetime as dt
 import secrets
 import threading
 import time
+import urllib.parse
 from collections import OrderedDict
 from typing import TYPE_CHECKING, Any, Final, Literal, Protocol
 
@@ -29,6 +30,7 @@ from model_fetch._models import (
     dedupe_key,
     iso_timestamp,
 )
+from model_fetch._slots import FairSlots, host_share
 from model_fetch.exceptions import (
     DownloadCancelled,
     DownloadFailed,
@@ -76,6 +78,18 @@ class RunPipeline(Protocol):
 
 def _new_id() -> str:
     return "dwnld_" + secrets.token_hex(8)
+
+
+def _origin_of(request: DownloadRequest) -> tuple[str, ...]:
+    """The host whose share of the worker slots a request uses (its source, without a URL)."""
+    if request.download_url is None:
+        return ("source", request.source)
+    parts = urllib.parse.urlsplit(request.download_url)
+    try:
+        port = str(parts.port or "")
+    except ValueError:  # the policy or the transfer refuses it; any key will do meanwhile
+        port = ""
+    return ("url", parts.scheme.lower(), parts.hostname or "", port)
 
 
 def _request_key(request: DownloadRequest) -> tuple[Any, ...]:
@@ -318,6 +332,9 @@ class JobManager:
         self._lock = threading.Lock()
         self._active: dict[tuple[Any, ...], _Work] = {}
         self._jobs: OrderedDict[str, DownloadJob] = OrderedDict()
+        self._slots: FairSlots[_Work] = FairSlots(
+            max_concurrent_downloads, host_share(max_concurrent_downloads), self._start
+        )
 
     def submit(self, request: DownloadRequest, *, policy: UrlPolicy | None = None) -> DownloadJob:
         """Start (or join) the work for a request; refuse a conflicting one with 409.
@@ -362,14 +379,24 @@ class JobManager:
                     model_name=request.model_name,
                     version=request.version,
                 )
+        self._slots.put(_origin_of(request), work)
+        return job
+
+    def _start(self, work: _Work) -> None:
+        """Hand a work whose turn came to a worker thread (the slots' lock is held)."""
         with self._lock:
             if self._pool is None:
                 from concurrent.futures import ThreadPoolExecutor  # noqa: PLC0415 - light import
 
                 self._pool = ThreadPoolExecutor(self._workers, thread_name_prefix="model_fetch-job")
             pool = self._pool
-        pool.submit(self._run, work)
-        return job
+        pool.submit(self._run_in_slot, work)
+
+    def _run_in_slot(self, work: _Work) -> None:
+        try:
+            self._run(work)
+        finally:
+            self._slots.finished(_origin_of(work.request))
 
     def _conflict(self, request: DownloadRequest) -> _Work | None:
         """Work in flight for the same (name, version), if any (lock held)."""
@@ -393,7 +420,13 @@ class JobManager:
             work.error = exc
         except Exception as exc:  # a worker thread must record every failure, never die silently
             log.exception("Download job failed unexpectedly")
-            work.error = DownloadFailed(f"Download failed: {type(exc).__name__}: {exc}")
+            # The job's body goes to remote callers: an OSError's text names local paths, so
+            # only the error's type is said here; the log has the rest, the cause keeps it.
+            error = DownloadFailed(
+                f"Download failed: an internal error ({type(exc).__name__}); see the server log"
+            )
+            error.__cause__ = exc
+            work.error = error
         finally:
             now = time.monotonic()
             with self._lock:
@@ -440,8 +473,13 @@ class JobManager:
         with self._lock:
             pending = list(self._active.values())
         if cancel:
+            self._slots.close()
             for work in pending:
                 work.cancel_event.set()
+        else:
+            for work in pending:
+                work.done.wait()
+            self._slots.close()
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=cancel)
         for work in pending:

@@ -30,7 +30,14 @@ from model_fetch.exceptions import (
     ModelFetchError,
     StoreUnavailable,
 )
-from model_fetch.storage import InstallRecord, LeaseLost, Store, make_record, store_unavailable
+from model_fetch.storage import (
+    InstallRecord,
+    LeaseLost,
+    Store,
+    make_record,
+    plan_etags,
+    store_unavailable,
+)
 from model_fetch.transfer import FetchOutcome, FsspecRangeReader, RangeFailed, copy_object
 
 if TYPE_CHECKING:
@@ -359,6 +366,7 @@ class Mirror:
             metadata={},
             checksum_verified=all(remote.verifiable for remote in plan.files),
             listing=tuple(file.path for file in plan.files),
+            etags=plan_etags(plan),
         )
         try:
             tracker.expect_upload(sum(file.size for file in files))

@@ -24,6 +24,7 @@ from model_fetch._models import InstallResult, Plan, RemoteFile
 from model_fetch._progress import ProgressTracker
 from model_fetch._provenance import SignatureStep
 from model_fetch._tiers import Attempt, MirrorTier, OriginTier
+from model_fetch.checksums import Checksum
 from model_fetch.exceptions import (
     InvalidRequest,
     ModelExists,
@@ -31,7 +32,7 @@ from model_fetch.exceptions import (
     OfflineModeError,
     StoreUnavailable,
 )
-from model_fetch.storage import InstallRecord, Store, make_record
+from model_fetch.storage import InstallRecord, Store, make_record, plan_etags
 from model_fetch.transfer import Transfer
 
 if TYPE_CHECKING:
@@ -106,7 +107,7 @@ class Pipeline:
         self._clock = clock
         chosen = None if verifiers is None else tuple(verifiers)
         self._install = install or functools.partial(_checked_install, verifiers=chosen)
-        transfer = Transfer(http, clock)
+        transfer = Transfer(http, clock, max_unknown_size=settings.max_unknown_size)
         self._signature = SignatureStep(transfer, signing)
         origin = OriginTier(store, transfer, after_mirror=mirror is not None)
         self.tiers: tuple[Tier, ...] = (
@@ -121,7 +122,7 @@ class Pipeline:
             UnknownSource: No such source (400).
             ModelExists: Installed and ``if_exists="error"`` (409).
         """
-        self._source(request.effective_source)
+        self._check_sources(request)
         if request.if_exists == "error" and not request.force_download:
             existing = self.store.installed(request.model_name, request.version)
             if existing is not None and self._usable(existing, request):
@@ -137,6 +138,11 @@ class Pipeline:
         return _covers(record, request.options, listing) and self._signature.satisfied(
             request, record
         )
+
+    def _check_sources(self, request: DownloadRequest) -> None:
+        """Refuse an unknown ``source``, even where ``download_url`` means it is not used."""
+        self._source(request.source)
+        self._source(request.effective_source)
 
     def _reuse_or_refuse(self, request: DownloadRequest, record: InstallRecord) -> InstallResult:
         if request.if_exists == "error":
@@ -173,6 +179,7 @@ class Pipeline:
             See :meth:`Downloader.download`.
         """
         started = self._clock.monotonic()
+        self._check_sources(request)
         name = request.model_name
         existing = self.store.installed(name, request.version)
         if existing is not None and not request.force_download and self._usable(existing, request):
@@ -291,7 +298,7 @@ class Pipeline:
                     url=self.mirror.store.display(f"{base}/{file.path}"),
                     path=file.path,
                     size=file.size,
-                    checksums=single,
+                    checksums=_mirror_checksums(single, found.etags.get(file.path)),
                 )
                 for file in found.files
             ),
@@ -410,6 +417,7 @@ class Pipeline:
             readiness=outcome.readiness.to_dict(),
             ready=outcome.readiness.ready,
             archives=outcome.archives,
+            etags=plan_etags(plan),
             signature=signature,
         )
 
@@ -444,6 +452,14 @@ class Pipeline:
             directory=self.store.display(self.store.generation_dir(record)),
             signature=record.signature if record.signature and record.signature.method else None,
         )
+
+
+def _mirror_checksums(single: Checksum | None, etag: str | None) -> tuple[Checksum, ...]:
+    """The caller's checksum, and the git blob id the mirror's record names the file by."""
+    found = () if single is None else (single,)
+    if etag is not None and len(etag) == 40:  # noqa: PLR2004 - a git blob id, not a sha256
+        found = (*found, Checksum("git-blob-sha1", etag))
+    return found
 
 
 def _tree_bytes(path: str) -> int:

@@ -9,13 +9,20 @@ installed version, so the fetch step runs only when the store cannot answer.
 from __future__ import annotations
 
 import os
+import pathlib
 from typing import TYPE_CHECKING, Protocol
 
 import attrs
 
+from model_fetch._log import get_logger
 from model_fetch._models import FileRecord
 from model_fetch._verify import verify_outcome
-from model_fetch.exceptions import DownloadCancelled, ModelNotFound
+from model_fetch.exceptions import (
+    ChecksumMismatch,
+    DownloadCancelled,
+    DownloadFailed,
+    ModelNotFound,
+)
 
 if TYPE_CHECKING:
     import threading
@@ -28,6 +35,8 @@ if TYPE_CHECKING:
     from model_fetch.transfer import HttpClient, Transfer, UrlPolicy
 
 __all__ = ["Attempt", "MirrorTier", "OriginTier", "Tier"]
+
+log = get_logger(__name__)
 
 
 @attrs.define(kw_only=True)
@@ -175,6 +184,9 @@ class OriginTier:
             if available is not None and sum(held) > available:
                 store.check_space(sum(held))
 
+        copied = self._from_copy(attempt, index, remote, dest)
+        if copied is not None:
+            return copied
         options = attempt.request.options
         scheme = remote.url.partition("://")[0].lower()
         partial = (
@@ -210,6 +222,39 @@ class OriginTier:
                 partial.discard()
             raise
         verify_outcome(remote, outcome)
+        return FileRecord(path=remote.path, size=outcome.size, sha256=outcome.sha256)
+
+    def _from_copy(
+        self, attempt: Attempt, index: int, remote: RemoteFile, dest: str
+    ) -> FileRecord | None:
+        """Read a file whose bytes the store already holds (verified again); None to download.
+
+        The copy is the store's own file, so the request's URL policy does not apply to it.
+        """
+        copy = self._store.known_copy(remote)
+        if copy is None:
+            return None
+        local = attrs.evolve(remote, url=pathlib.Path(copy).as_uri(), headers={})
+        tracker = attempt.tracker
+        try:
+            outcome = self._transfer.fetch(
+                local,
+                dest,
+                attempt.request.options,
+                on_size=lambda size: tracker.set_size(index, size),
+                on_position=lambda position: tracker.advance(index, position),
+                reserve=lambda _position: None,
+                cancel=attempt.cancel,
+                policy=None,
+                partial=None,
+            )
+            verify_outcome(local, outcome)
+        except (ChecksumMismatch, DownloadFailed) as exc:
+            log.warning(
+                "The store's copy of %s is not intact (%s); downloading it", remote.path, exc
+            )
+            return None
+        log.debug("%s: read from %s, not downloaded", remote.path, copy)
         return FileRecord(path=remote.path, size=outcome.size, sha256=outcome.sha256)
 
 

@@ -125,6 +125,7 @@ def parse_checksum(value: str | Checksum | None) -> Checksum | None:
         raise InvalidRequest("checksum must not be empty; leave it out to skip verification")
     if ":" in text:
         algorithm, _, digest = text.partition(":")
+        algorithm = algorithm.lower()
         if algorithm not in ALGORITHMS:
             raise InvalidRequest(
                 f"Unsupported checksum algorithm {algorithm!r}; use one of {', '.join(ALGORITHMS)}",

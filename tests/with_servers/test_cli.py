@@ -151,7 +151,9 @@ def test_store_option(tmp_path: Path, url: str) -> None:
 def test_interrupt_exits_130_and_installs_nothing(store: Path, server: FileServer) -> None:
     """Ctrl-C during a download exits 130, installs nothing and frees the lock."""
     server.add_file("/slow.bin", DATA)
-    server.queue("/slow.bin", Fault(drip=(1000, 0.05)))
+    # The server goes silent after 10,000 bytes, so the download cannot finish before the
+    # signal however busy the machine is (a drip that merely slowed it did, under load).
+    server.queue("/slow.bin", Fault(stall_after=10_000))
     env = {**os.environ, "MODEL_FETCH_HOME": str(store)}
     proc = subprocess.Popen(
         [sys.executable, "-m", "model_fetch", "download", "slow", "--url", server.url("/slow.bin")],
@@ -161,9 +163,9 @@ def test_interrupt_exits_130_and_installs_nothing(store: Path, server: FileServe
         env=env,
     )
     deadline = time.monotonic() + 20
-    while not server.requests_for("/slow.bin") and time.monotonic() < deadline:
+    while server.bytes_sent < 10_000 and time.monotonic() < deadline:  # the client is reading
         time.sleep(0.05)
-    time.sleep(0.3)
+    assert server.bytes_sent >= 10_000, "the download never started"
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=20)
     assert proc.returncode == 130, err

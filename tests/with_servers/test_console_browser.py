@@ -292,6 +292,36 @@ def test_server_strings_are_shown_as_text(
 
 
 @pytest.mark.slow
+def test_token_pasted_and_used_at_once(browser: Browser, tmp_path: Path, files: FileServer) -> None:
+    """A token pasted into the field and used by an immediate click on Download is sent."""
+    rest = start_rest(tmp_path, tmp_path / "store", "token-at-once", "--token", TOKEN)
+    try:
+        page, watch = open_console(browser, rest.url)
+        posts: list[str | None] = []
+        page.on(
+            "request",
+            lambda request: (
+                posts.append(request.headers.get("authorization"))
+                if request.method == "POST"
+                else None
+            ),
+        )
+        token = page.get_by_label("API token")
+        expect(token).to_be_visible()
+        files.add_file("/now.bin", payload(10_000, seed=5))
+        fill_form(page, "now-model", "v1", files.url("/now.bin"))
+        token.fill(TOKEN)
+        download_button(page).click()
+        expect(model_row(page, "now-model")).to_have_count(1)
+        assert posts, "the download was posted"
+        assert posts[0] == f"Bearer {TOKEN}"
+        watch.check()
+        page.context.close()
+    finally:
+        rest.stop()
+
+
+@pytest.mark.slow
 def test_token_prompt(browser: Browser, tmp_path: Path, files: FileServer) -> None:
     """With a token the API answers 401 while the page loads; entering the token is enough."""
     rest = start_rest(tmp_path, tmp_path / "store", "token", "--token", TOKEN)
@@ -309,6 +339,7 @@ def test_token_prompt(browser: Browser, tmp_path: Path, files: FileServer) -> No
         expect(token).to_be_visible()
         expect(token).to_have_attribute("type", "password")
         token.fill(TOKEN)
+        token.press("Enter")  # the value applies on submit, change and blur (no timer)
         expect(page.locator("#cache-count")).to_have_text("0")
         expect(page.locator("#live")).to_have_text("Live")
         sent.clear()  # before the token was known, requests went without it (and got 401)

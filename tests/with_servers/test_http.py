@@ -189,5 +189,5 @@ def test_policy_pins_the_checked_address(
     assert calls.count("rebind.test") == 1, "the name is resolved once, by the policy"
     assert set(calls) <= {"rebind.test", "127.0.0.1"}, "the connection used the checked address"
     assert server.requests[0].headers["host"] == f"rebind.test:{server.port}"
-    with pytest.raises(InvalidRequest, match="non-public"):
+    with pytest.raises(InvalidRequest, match="does not fetch from"):
         downloader.http.request("GET", url, timeout=5, policy=UrlPolicy())

@@ -182,7 +182,7 @@ def test_private_urls_refused_by_default(store: Path, url: str) -> None:
     with make_client(store, url_policy=UrlPolicy()) as client:
         response = client.post("/model-download", json={"model_name": "x", "download_url": url})
         assert response.status_code == 400
-        assert "non-public" in response.json()["detail"]
+        assert "does not fetch from" in response.json()["detail"]
         for sneaky in ("http://2130706433/x", "http://0x7f000001/x", "http://[::ffff:127.0.0.1]/x"):
             refused = client.post(
                 "/model-download", json={"model_name": "x", "download_url": sneaky}

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 __all__ = [
     "DEDUPE",
     "DEFAULT_CONNECTIONS",
+    "DEFAULT_MIN_RATE",
     "DEFAULT_PARALLEL_MIN_SIZE",
     "DownloadOptions",
     "DownloadRequest",
@@ -67,6 +68,10 @@ _MAX_RETRIES: Final = 10
 _MAX_CONNECTIONS: Final = 16
 _MAX_PATTERNS: Final = 64
 _MAX_PATTERN_LENGTH: Final = 256
+#: One day: the longest one file's transfer may take, and the default.
+_MAX_DEADLINE: Final = 86400
+DEFAULT_MIN_RATE: Final = 1024
+_MAX_MIN_RATE: Final = 1 << 30
 
 
 def _range(rule: Wire) -> str:
@@ -168,6 +173,12 @@ class DownloadOptions:
         parallel_min_size: model_fetch extra: the smallest file, in bytes, that is split over
             several connections (64 MiB by default; at least 1 MiB). Smaller files gain little
             from splitting: each range costs a request and a round trip.
+        deadline: model_fetch extra: seconds one file's transfer may take, every attempt and
+            backoff included (above 0, at most 86400, the default); then it fails (500) and
+            its partial stays for a later resume.
+        min_rate: model_fetch extra: the slowest sustained rate, in bytes per second (1 to
+            1 GiB/s; 1024 by default), averaged over each 30 s window of an attempt. A slower
+            window ends the attempt, which is retried (and resumed) like a dropped connection.
         allow_torchscript: model_fetch extra (library and CLI only): let the readiness check
             load TorchScript archives with ``torch.jit.load``, which runs their code.
         accept_files: model_fetch extra (library and CLI only): files you trust although they
@@ -218,6 +229,16 @@ class DownloadOptions:
         default=DEFAULT_PARALLEL_MIN_SIZE,
         validator=_integer,
         metadata=wire(omit="default", ge=1 << 20, le=1 << 50),
+    )
+    deadline: float = attrs.field(
+        default=_MAX_DEADLINE,
+        validator=_number,
+        metadata=wire(omit="default", gt=0, le=_MAX_DEADLINE),
+    )
+    min_rate: int = attrs.field(
+        default=DEFAULT_MIN_RATE,
+        validator=_integer,
+        metadata=wire(omit="default", ge=1, le=_MAX_MIN_RATE),
     )
     allow_torchscript: bool = attrs.field(
         default=False, validator=_boolean, metadata=wire(omit="default", rest=False)

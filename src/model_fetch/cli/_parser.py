@@ -42,7 +42,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--store",
         metavar="PATH|URL",
-        help="store root: a path or fsspec URL (default: $MODEL_FETCH_HOME, else the user cache)",
+        help=(
+            "store root: a path or fsspec URL, or hf-cache for the Hugging Face cache "
+            "(default: $MODEL_FETCH_HOME, else the user cache)"
+        ),
     )
     _add_mirror_options(parser)
     parser.add_argument("-v", "--verbose", action="count", default=0, help="log more (-vv: debug)")
@@ -192,6 +195,8 @@ OPTION_FLAGS: Final[dict[str, tuple[str, str, str, bool]]] = {
         "split files of at least this size over --connections",
         True,
     ),
+    "deadline": ("--deadline", "S", "seconds one file may take, retries included", False),
+    "min_rate": ("--min-rate", "BYTES", "slowest bytes per second over each 30 s window", True),
 }
 _BINARY_UNITS: Final = ("bytes", "KiB", "MiB", "GiB", "TiB", "PiB")
 _KIB: Final = 1024

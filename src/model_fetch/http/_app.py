@@ -7,6 +7,7 @@ here. Every error is ``{"detail": "..."}`` with the status code of its error cla
 from __future__ import annotations
 
 import json
+import os
 import threading
 
 # FastAPI reads these annotations at run time (the event routes' item and dependency types).
@@ -85,7 +86,7 @@ def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
         401: "Missing or wrong bearer token (when the server has one)",
         404: "Not found",
         409: "Conflict",
-        413: "Model too large for available storage",
+        413: "Model too large for available storage, or a request body over 1 MiB",
         415: "The body must be application/json",
         500: "Internal server error, download or verification failure",
     }
@@ -113,7 +114,9 @@ def _to_request(body: DownloadBody, settings: ServerSettings) -> DownloadRequest
             "--allow-insecure-tls",
         )
     metadata = body.metadata or {}
-    if len(json.dumps(metadata)) > CAPS["metadata_bytes"]:
+    # UTF-8 bytes of compact JSON, as a client sends it (not six escape bytes per character).
+    size = len(json.dumps(metadata, ensure_ascii=False, separators=(",", ":")).encode())
+    if size > CAPS["metadata_bytes"]:
         raise InvalidRequest(f"metadata is larger than {CAPS['metadata_bytes']} bytes")
     if body.download_url is not None:
         settings.url_policy.check(body.download_url)
@@ -196,9 +199,22 @@ async def _invalid(_: Request, exc: Exception) -> JSONResponse:
     return _error_response(400, _validation_message(exc))
 
 
-async def _failed(_: Request, exc: Exception) -> JSONResponse:
+async def _failed(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, ModelFetchError)  # noqa: S101 - registered for this type only
-    return _error_response(exc.status_code, str(exc))
+    detail = str(exc)
+    if exc.status_code >= 500:  # noqa: PLR2004 - server-side failures only
+        detail = _without_local_paths(detail, request.app.state.downloader.store.root)
+    return _error_response(exc.status_code, detail)
+
+
+def _without_local_paths(text: str, root: object) -> str:
+    """A 500's message with the store's local directory left out (``<store>`` instead)."""
+    root = str(root)
+    if "://" in root:
+        return text  # an object store's URL is no local path
+    for path in sorted({os.path.realpath(root), os.path.abspath(root)}, key=len, reverse=True):
+        text = text.replace(path, "<store>")
+    return text
 
 
 async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
@@ -346,7 +362,7 @@ def _model_routes(downloader: Downloader) -> APIRouter:
         "/model-remove/{model_name:path}",
         summary="Remove installed versions",
         response_model=RemovalBody,
-        responses=_errors(400, 401, 404, 409, 415),
+        responses=_errors(400, 401, 404, 409, 413, 415),
     )
     def model_remove(
         model_name: ModelNameParam,

@@ -24,6 +24,10 @@ PUBLIC_PATHS: Final = frozenset({"/health", "/"})
 #: The console's static assets (public too: the page must load before it asks for the token).
 PUBLIC_PREFIX: Final = "/console/"
 _BODY_METHODS: Final = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+#: The largest request body the API reads (1 MiB): a download request with 64 KiB of metadata
+#: and 64 globs is far smaller. Larger bodies are refused with 413 as they arrive, unparsed.
+MAX_BODY_BYTES: Final = 1024 * 1024
+_TOO_LARGE: Final = f"The request body is larger than {MAX_BODY_BYTES} bytes"
 
 
 class Guard:
@@ -36,6 +40,9 @@ class Guard:
     - A missing or wrong bearer token, when the server has one: 401 (constant-time compare).
     - A request body that is not ``application/json``: 415, so a cross-site form or
       ``text/plain`` POST cannot start a download.
+    - A request body over :data:`MAX_BODY_BYTES`: 413, answered when the ``Content-Length``
+      says so or as soon as that many bytes of a chunked body have arrived, before any parsing;
+      the connection is then closed.
     """
 
     def __init__(self, app: ASGIApp, settings: ServerSettings) -> None:
@@ -53,18 +60,16 @@ class Guard:
             for key, value in scope["headers"]
         }
         problem = self._problem(scope, headers)
+        if problem is None and scope.get("method") in _BODY_METHODS and _has_body(headers):
+            messages = await _read_body(receive, headers)
+            if messages is None:
+                problem = 413, _TOO_LARGE, [(b"connection", b"close")]
+            else:
+                receive = _replay(messages, receive)
         if problem is None:
             await self.app(scope, receive, send)
             return
-        status, detail, extra = problem
-        body = json.dumps({"detail": detail}).encode()
-        response_headers = [
-            (b"content-type", b"application/json"),
-            (b"content-length", str(len(body)).encode()),
-            *extra,
-        ]
-        await send({"type": "http.response.start", "status": status, "headers": response_headers})
-        await send({"type": "http.response.body", "body": body})
+        await _answer(send, *problem)
 
     def _problem(
         self,
@@ -94,6 +99,48 @@ class Guard:
             if media_type != "application/json":
                 return 415, "The request body must be application/json", []
         return None
+
+
+async def _answer(send: Send, status: int, detail: str, extra: list[tuple[bytes, bytes]]) -> None:
+    body = json.dumps({"detail": detail}).encode()
+    response_headers = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(body)).encode()),
+        *extra,
+    ]
+    await send({"type": "http.response.start", "status": status, "headers": response_headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+async def _read_body(receive: Receive, headers: dict[str, str]) -> list[Message] | None:
+    """Read the whole body (at most MAX_BODY_BYTES), or None as soon as it is over that."""
+    length = headers.get("content-length", "").strip()
+    if length.isdigit() and int(length) > MAX_BODY_BYTES:
+        return None
+    messages: list[Message] = []
+    size = 0
+    while True:
+        message = await receive()
+        messages.append(message)
+        if message["type"] != "http.request":
+            return messages  # a disconnect: the application sees it as it would have
+        size += len(message.get("body", b""))
+        if size > MAX_BODY_BYTES:
+            return None
+        if not message.get("more_body", False):
+            return messages
+
+
+def _replay(messages: list[Message], receive: Receive) -> Receive:
+    """A ``receive`` that hands out the body already read, then waits as the server's does."""
+    pending = list(messages)
+
+    async def replayed() -> Message:
+        if pending:
+            return pending.pop(0)
+        return await receive()
+
+    return replayed
 
 
 def _has_body(headers: dict[str, str]) -> bool:

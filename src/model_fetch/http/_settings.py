@@ -95,6 +95,8 @@ class ServerSettings:
         allow_insecure_tls: Whether requests may ask for ``verify_ssl: false``.
         default_wait: Seconds ``POST /model-download`` waits for completion before it answers
             ``started`` (the ``wait`` query parameter overrides it, up to 3600).
+        header_timeout: Seconds a connection has to send a request's headers (from when it opens,
+            or the previous response ends) before it is dropped (slow-loris defence).
         cors_origins: Browser origins (``scheme://host[:port]``) hosted elsewhere that may call
             the API; ``*`` is refused. Requests whose ``Origin`` is neither the server's own nor
             one of these are refused (400).
@@ -110,6 +112,10 @@ class ServerSettings:
         validator=attrs.validators.and_(attrs.validators.ge(0.0), attrs.validators.le(3600.0)),
     )
     cors_origins: tuple[str, ...] = attrs.field(default=(), converter=_origins)
+    header_timeout: float = attrs.field(
+        default=10.0,
+        validator=attrs.validators.and_(attrs.validators.gt(0.0), attrs.validators.le(300.0)),
+    )
 
     def host_allowed(self, host_header: str) -> bool:
         """Whether a request's Host header names this server."""

@@ -9,7 +9,7 @@ from model_fetch.storage._layout import RECORD_NAME
 from model_fetch.storage._lease import Lease, LeaseLost
 from model_fetch.storage._locks import LocalLock, StoreLock
 from model_fetch.storage._objects import store_unavailable
-from model_fetch.storage._record import RECORD_FORMAT, InstallRecord, make_record
+from model_fetch.storage._record import RECORD_FORMAT, InstallRecord, make_record, plan_etags
 from model_fetch.storage._store import Store
 
 __all__ = [
@@ -22,5 +22,6 @@ __all__ = [
     "Store",
     "StoreLock",
     "make_record",
+    "plan_etags",
     "store_unavailable",
 ]

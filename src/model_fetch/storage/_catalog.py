@@ -6,11 +6,16 @@ and a file's size are asked of the backend.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import glob
 import hashlib
 from typing import TYPE_CHECKING
 
 from model_fetch._log import get_logger
+from model_fetch.exceptions import InvalidRequest
+from model_fetch.storage._hfadopt import adopt_snapshot, cached_snapshots
+from model_fetch.storage._hflayout import RECORDS_DIR, HfLayout
 from model_fetch.storage._layout import RECORD_NAME
 from model_fetch.storage._record import read_record_file
 
@@ -43,7 +48,7 @@ class Catalog:
         try:
             record = read_record_file(self._backend.fs, path)
         except FileNotFoundError:
-            return None
+            return self._adopt(name, version)
         except (ValueError, OSError) as exc:
             log.warning(
                 "Ignoring unreadable install record %s: %s", self._backend.display(path), exc
@@ -96,9 +101,20 @@ class Catalog:
             return None
         return size, digest.hexdigest()
 
+    def _adopt(self, name: str, version: str) -> InstallRecord | None:
+        """In a hf-cache store: the snapshot huggingface_hub wrote, read as a record."""
+        layout = self._backend.layout
+        if not isinstance(layout, HfLayout):
+            return None
+        return adopt_snapshot(layout, name, version)
+
     def iter_records(self) -> Iterator[InstallRecord]:
         """Yield every install record in the store (unordered)."""
         self._backend.ensure_available()
+        layout = self._backend.layout
+        if isinstance(layout, HfLayout):
+            yield from self._iter_hf(layout)
+            return
         try:
             name_dirs = self._backend.fs.ls(self._backend.layout.models_dir, detail=False)
         except FileNotFoundError:
@@ -120,6 +136,23 @@ class Catalog:
                         self._backend.display(path),
                         exc,
                     )
+
+    def _iter_hf(self, layout: HfLayout) -> Iterator[InstallRecord]:
+        """Every record of a hf-cache store, and every snapshot huggingface_hub wrote."""
+        seen = set()
+        for name, version in cached_snapshots(layout.root):
+            with contextlib.suppress(InvalidRequest):
+                record = self.read_record(name, version)
+                if record is not None:
+                    seen.add((name, version))
+                    yield record
+        for record_path in glob.glob(layout.join("models--*", RECORDS_DIR, "*", RECORD_NAME)):
+            try:
+                record = read_record_file(self._backend.fs, record_path)
+            except (ValueError, OSError):
+                continue
+            if (record.name, record.version) not in seen:
+                yield record
 
     def last_accessed(self, record: InstallRecord) -> dt.datetime:
         """When the version was installed or last reused."""

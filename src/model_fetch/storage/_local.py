@@ -13,6 +13,7 @@ import shutil
 import uuid
 from typing import TYPE_CHECKING, Any
 
+from model_fetch.storage._blobs import link_blobs
 from model_fetch.storage._layout import GENERATION_PREFIX, RECORD_NAME, Layout, lock_key
 from model_fetch.storage._locks import LocalLock, local_lock
 
@@ -108,6 +109,7 @@ class LocalBackend:
         _fsync_tree(staging)
         guard()
         os.rename(staging, target)
+        link_blobs(layout.root, target, record.files, record.etags)
         _fsync_dir(version_dir)
         tmp = os.path.join(version_dir, f".{RECORD_NAME}.{uuid.uuid4().hex[:8]}.tmp")
         with open(tmp, "wb") as handle:

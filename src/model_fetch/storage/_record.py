@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 from typing import Any, Final
 
 import attrs
 
-from model_fetch._models import FileRecord, SignatureCheck, iso_timestamp, parse_timestamp
+from model_fetch._models import FileRecord, Plan, SignatureCheck, iso_timestamp, parse_timestamp
 from model_fetch._paths import model_id, validate_relpath
 from model_fetch.storage._layout import PENDING_GENERATION, is_generation
 
@@ -24,10 +25,12 @@ __all__ = [
     "encode_record",
     "load_record",
     "make_record",
+    "plan_etags",
     "read_record_file",
 ]
 
 RECORD_FORMAT: Final = 1
+_HEX: Final = re.compile(r"[0-9a-f]{40,128}")
 
 
 @attrs.frozen(kw_only=True)
@@ -52,6 +55,9 @@ class InstallRecord:
             records that predate it).
         archives: Downloaded archives kept beside their extracted files
             (``cleanup_temp_files=false``).
+        etags: The source's name for a file's bytes where it has one (a Hugging Face file's
+            etag: the sha256 of an LFS file, the git blob id of the others); a hf-cache store
+            names its blobs by it, and by the sha256 where there is none.
         signature: What the signature check found (None: not checked, or a record that
             predates it).
     """
@@ -71,6 +77,7 @@ class InstallRecord:
     primary: str | None
     listing: tuple[str, ...] | None = None
     archives: tuple[str, ...] = ()
+    etags: dict[str, str] = attrs.field(factory=dict)
     signature: SignatureCheck | None = None
 
     @property
@@ -97,6 +104,7 @@ class InstallRecord:
             "primary": self.primary,
             "listing": list(self.listing) if self.listing is not None else None,
             "archives": list(self.archives),
+            "etags": dict(self.etags),
             "signature": self.signature.to_dict() if self.signature is not None else None,
         }
 
@@ -137,6 +145,7 @@ class InstallRecord:
                 primary=_optional_str(data.get("primary")),
                 listing=tuple(str(p) for p in data["listing"]) if data.get("listing") else None,
                 archives=tuple(validate_relpath(str(p)) for p in data.get("archives") or ()),
+                etags=_etags(data.get("etags") or {}),
                 signature=SignatureCheck.from_dict(data.get("signature")),
             )
         except (KeyError, TypeError, ValueError) as exc:
@@ -146,6 +155,28 @@ class InstallRecord:
         if record.primary is not None and record.primary not in {f.path for f in record.files}:
             raise ValueError("malformed install record: primary is not one of its files")
         return record
+
+
+def _etags(value: object) -> dict[str, str]:
+    """Etags are hex digests only: they become a blob's file name."""
+    if not isinstance(value, dict):
+        raise TypeError(f"etags must be an object, not {type(value).__name__}")
+    etags = {str(path): str(etag) for path, etag in value.items()}
+    for etag in etags.values():
+        if not _HEX.fullmatch(etag):
+            raise ValueError(f"etag {etag!r} is not a hex digest")
+    return etags
+
+
+def plan_etags(plan: Plan) -> dict[str, str]:
+    """The name the source gives each file's bytes: a Hub etag (git blob id, else sha256)."""
+    etags: dict[str, str] = {}
+    for remote in plan.files:
+        digests = {checksum.algorithm: checksum.hexdigest for checksum in remote.checksums}
+        etag = digests.get("git-blob-sha1") or digests.get("sha256")
+        if etag is not None:
+            etags[remote.path] = etag
+    return etags
 
 
 def encode_record(record: InstallRecord) -> bytes:
@@ -201,6 +232,7 @@ def make_record(
     readiness: dict[str, Any] | None = None,
     ready: bool = False,
     archives: tuple[str, ...] = (),
+    etags: dict[str, str] | None = None,
     signature: SignatureCheck | None = None,
 ) -> InstallRecord:
     """Build an uncommitted install record (its generation is chosen at commit)."""
@@ -220,5 +252,6 @@ def make_record(
         primary=files[0].path if len(files) == 1 else None,
         listing=listing,
         archives=archives,
+        etags={path: etag for path, etag in (etags or {}).items() if _HEX.fullmatch(etag)},
         signature=signature,
     )

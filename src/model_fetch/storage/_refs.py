@@ -5,9 +5,11 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import json
+import os
 from typing import TYPE_CHECKING
 
 from model_fetch._models import iso_timestamp
+from model_fetch.storage._hflayout import HfLayout
 
 if TYPE_CHECKING:
     from model_fetch.storage._backend import Backend
@@ -28,6 +30,10 @@ class Refs:
 
     def write(self, name: str, ref: str, version: str) -> None:
         """Remember that ``ref`` resolved to ``version``."""
+        if isinstance(self._backend.layout, HfLayout):
+            # huggingface_hub's format: the commit alone, no newline.
+            self._backend.write_small(self._backend.layout.alias_path(name, ref), version.encode())
+            return
         document = json.dumps(
             {"ref": ref, "version": version, "resolved_at": iso_timestamp(dt.datetime.now(dt.UTC))},
         ).encode()
@@ -35,6 +41,12 @@ class Refs:
 
     def read(self, name: str, ref: str) -> str | None:
         """Return the version ``ref`` last resolved to, or None."""
+        if isinstance(self._backend.layout, HfLayout):
+            try:
+                with open(self._backend.layout.alias_path(name, ref), encoding="utf-8") as handle:
+                    return handle.read().strip() or None
+            except (OSError, ValueError):
+                return None
         try:
             with self._backend.fs.open(self._backend.layout.alias_path(name, ref), "rb") as handle:
                 version = json.loads(handle.read())["version"]
@@ -44,6 +56,8 @@ class Refs:
 
     def of(self, name: str) -> dict[str, str]:
         """Every ref of a model with the version it last resolved to."""
+        if isinstance(self._backend.layout, HfLayout):
+            return _hf_refs(self._backend.layout.refs_dir(name))
         fs = self._backend.fs
         try:
             entries = fs.ls(self._backend.layout.refs_dir(name), detail=False)
@@ -65,3 +79,14 @@ class Refs:
             if target == version:
                 with contextlib.suppress(OSError):
                     self._backend.fs.rm_file(self._backend.layout.alias_path(name, ref))
+
+
+def _hf_refs(refs_dir: str) -> dict[str, str]:
+    """huggingface_hub's refs folder: one file per ref (``main``, ``refs/pr/1``)."""
+    found: dict[str, str] = {}
+    for dirpath, _dirs, files in os.walk(refs_dir):
+        for file in files:
+            path = os.path.join(dirpath, file)
+            with contextlib.suppress(OSError, ValueError), open(path, encoding="utf-8") as handle:
+                found[os.path.relpath(path, refs_dir).replace(os.sep, "/")] = handle.read().strip()
+    return found

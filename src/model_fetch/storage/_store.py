@@ -20,7 +20,10 @@ import attrs
 
 from model_fetch._paths import validate_relpath
 from model_fetch.exceptions import StoreUnavailable
+from model_fetch.storage._blobs import find_copy, find_hf_copy, release_blobs
 from model_fetch.storage._catalog import Catalog
+from model_fetch.storage._hfcache import HfCacheBackend
+from model_fetch.storage._hflayout import hf_cache_root
 from model_fetch.storage._layout import REFS_DIR, new_generation, partial_key
 from model_fetch.storage._lease import Lease
 from model_fetch.storage._local import LocalBackend
@@ -36,7 +39,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
 
     from model_fetch._config import Settings
-    from model_fetch._models import CacheInfo
+    from model_fetch._models import CacheInfo, RemoteFile
     from model_fetch.storage._backend import Backend
     from model_fetch.storage._locks import StoreLock
     from model_fetch.storage._record import InstallRecord
@@ -64,22 +67,27 @@ class Store:
         from fsspec.implementations.local import LocalFileSystem  # noqa: PLC0415
 
         text = os.fspath(root)
+        hf_root = hf_cache_root(text)
         options = dict(storage_options or {})
         if fsspec.core.split_protocol(text)[0] in {"s3", "s3a"}:
             # Another node's new record must be seen at once: never answer from a stale listing.
             options.setdefault("use_listings_cache", False)
         try:
-            self.fs, path = fsspec.core.url_to_fs(text, **options)
+            self.fs, path = fsspec.core.url_to_fs(hf_root or text, **options)
         except ImportError as exc:
             raise StoreUnavailable(
                 f"Cannot open the store {text}: {exc} (install model_fetch[s3] for s3://)",
                 url=text,
             ) from exc
-        self.backend: Backend = (
-            LocalBackend(self.fs, path)
-            if isinstance(self.fs, LocalFileSystem)
-            else ObjectBackend(self.fs, path, settings)
-        )
+        self.backend: Backend
+        if hf_root is not None:
+            self.backend = HfCacheBackend(self.fs, path)
+        elif isinstance(self.fs, LocalFileSystem):
+            self.backend = LocalBackend(self.fs, path)
+        else:
+            self.backend = ObjectBackend(self.fs, path, settings)
+        #: Whether the store is a Hugging Face cache (``store="hf-cache"``).
+        self.hf_cache = hf_root is not None
         self.layout = self.backend.layout
         self.local = self.backend.local
         self.root = self.layout.root
@@ -138,6 +146,16 @@ class Store:
     def installed_path(self, record: InstallRecord, rel: str) -> str:
         """The path of one installed file of a record."""
         return self.layout.join_rel(self.generation_dir(record), validate_relpath(rel))
+
+    def known_copy(self, remote: RemoteFile) -> str | None:
+        """A local file already holding ``remote``'s bytes (by the digest the plan knows), or None.
+
+        The origin tier reads such a file, verifying it again, instead of downloading it; the
+        commit then shares one blob between both installs.
+        """
+        if isinstance(self.backend, HfCacheBackend):
+            return find_hf_copy(self.root, remote)
+        return find_copy(self.root, remote) if self.local else None
 
     def local_cache_dir(self) -> str:
         """A local directory for caches (repository indexes) that belong to this store."""
@@ -277,10 +295,16 @@ class Store:
         Returns:
             The paths of the files that were deleted.
         """
+        if isinstance(self.backend, HfCacheBackend):
+            # Refs first: huggingface_hub counts a ref to a missing snapshot as corruption.
+            self._refs.drop(record.name, record.version)
+            return self.backend.remove_version(record)
         base = self.generation_dir(record)
         files = [self.display(self.layout.join_rel(base, file.path)) for file in record.files]
         self.fs.rm_file(self.record_path(record.name, record.version))
         self.backend.rm_tree(self.version_dir(record.name, record.version))
+        if self.local:
+            release_blobs(self.root, record.files, record.etags)
         self._refs.drop(record.name, record.version)
         name_dir = self.layout.name_dir(record.name)
         with contextlib.suppress(OSError):

@@ -23,7 +23,7 @@ import attrs
 from model_fetch._cancel import check_cancelled
 from model_fetch._log import get_logger, redact_url
 from model_fetch.exceptions import DownloadFailed
-from model_fetch.transfer._flow import STALL_MIN_BYTES
+from model_fetch.transfer._flow import STALL_MIN_BYTES, DeadlinePassed, Pace
 from model_fetch.transfer._fsspec import attempt_fsspec
 from model_fetch.transfer._http_attempt import attempt_http
 from model_fetch.transfer._outcome import FetchOutcome
@@ -56,12 +56,21 @@ class Transfer:
         http: The shared HTTP client.
         clock: The clock used for backoff and the stall guard.
         rng: The random source for backoff jitter.
+        max_unknown_size: The most bytes a file of unknown size may have (None: no limit).
     """
 
-    def __init__(self, http: HttpClient, clock: Clock, rng: random.Random | None = None) -> None:
+    def __init__(
+        self,
+        http: HttpClient,
+        clock: Clock,
+        rng: random.Random | None = None,
+        *,
+        max_unknown_size: int | None = None,
+    ) -> None:
         """Create the engine."""
         self._http = http
         self._clock = clock
+        self._max_unknown_size = max_unknown_size
         self._rng = rng or random.Random()  # noqa: S311 - jitter, not cryptography
 
     def fetch(
@@ -121,6 +130,8 @@ class Transfer:
                 policy=policy,
                 partial=partial,
                 resume=resume,
+                deadline_at=self._clock.monotonic() + float(options.deadline),
+                max_unknown_size=self._max_unknown_size if remote.size is None else None,
             )
             outcome = run_with_retries(
                 attempts.run,
@@ -134,8 +145,14 @@ class Transfer:
                 rng=self._rng,
                 label=url,
             )
-        finally:
+        except BaseException:
             os.close(fd)
+            if partial is not None and partial.load() is None:
+                # Nothing a later call could resume (no validator, no bytes, or a sidecar
+                # that does not fit): a partial kept now would only hold disk space.
+                partial.discard()
+            raise
+        os.close(fd)
         if partial is not None:
             os.replace(partial.path, dest)
             partial.forget()
@@ -159,6 +176,10 @@ class _Attempts:
     partial: PartialFile | None
     #: Where the next attempt resumes (None: from byte 0).
     resume: ResumeState | None
+    #: The clock reading after which the file fails (``options.deadline`` from the first try).
+    deadline_at: float
+    #: The most bytes the file may have when its size is unknown (None: no limit).
+    max_unknown_size: int | None
     #: Until the server breaks the range rules: then one stream.
     parallel: bool = True
     count: int = 0
@@ -166,12 +187,21 @@ class _Attempts:
 
     def run(self) -> FetchOutcome:
         """Make one attempt; raise Retryable (after recording where the next one starts)."""
+        pace = Pace(
+            deadline_at=self.deadline_at,
+            min_rate=self.options.min_rate,
+            monotonic=self.clock.monotonic,
+        )
+        if pace.passed():
+            raise self._deadline_failure()
         self.count += 1
         sink = self.sink = Sink(
             self.fd,
             self.remote,
             clock=self.clock,
             timeout=float(self.options.timeout),
+            pace=pace,
+            max_unknown_size=self.max_unknown_size,
             on_position=self.on_position,
             reserve=self.reserve,
             cancel=self.cancel,
@@ -192,6 +222,9 @@ class _Attempts:
             if self.resume is None and self.partial is not None:
                 self.partial.forget()  # the sidecar must not outlive the bytes it describes
             raise
+        except DeadlinePassed:
+            sink.keep()
+            raise self._deadline_failure() from None
         except BaseException:
             sink.keep()  # Ctrl-C, a crash of ours, a cancel: what is on disk stays resumable
             raise
@@ -214,6 +247,16 @@ class _Attempts:
             )
         else:
             attempt_fsspec(remote, sink, buffer_size=buffer_size, on_size=self.on_size)
+
+    def _deadline_failure(self) -> DownloadFailed:
+        url = redact_url(self.remote.url)
+        return DownloadFailed(
+            f"Download failed: {url} did not finish within its deadline of "
+            f"{float(self.options.deadline):g} s (options.deadline)",
+            url=url,
+            attempts=self.count,
+            bytes_received=self.reached(),
+        )
 
     def reached(self) -> int:
         """How far the last attempt got."""

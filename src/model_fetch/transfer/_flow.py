@@ -10,10 +10,12 @@ from typing import TYPE_CHECKING, Final, Generic, TypeVar
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-__all__ = ["STALL_MIN_BYTES", "BackgroundSync", "StallGuard", "datasync"]
+__all__ = ["RATE_WINDOW", "STALL_MIN_BYTES", "BackgroundSync", "Pace", "StallGuard", "datasync"]
 
 #: Fewer bytes than this in a whole ``timeout`` window counts as a stall (defeats slow drips).
 STALL_MIN_BYTES: Final = 1024
+#: The window, in seconds, over which ``min_rate`` is measured.
+RATE_WINDOW: Final = 30.0
 
 _T = TypeVar("_T")
 
@@ -84,9 +86,16 @@ class StallGuard:
         monotonic: The clock.
     """
 
-    def __init__(self, timeout: float, monotonic: Callable[[], float]) -> None:
+    def __init__(
+        self,
+        timeout: float,
+        monotonic: Callable[[], float],
+        *,
+        min_bytes: float = STALL_MIN_BYTES,
+    ) -> None:
         """Open the first window now."""
         self.timeout = timeout
+        self.min_bytes = min_bytes
         self._monotonic = monotonic
         self._start = monotonic()
         self._bytes = 0
@@ -94,7 +103,7 @@ class StallGuard:
     @property
     def reason(self) -> str:
         """The failure message for a stall."""
-        return f"stalled: fewer than {STALL_MIN_BYTES} bytes in {self.timeout:g} s"
+        return f"stalled: fewer than {self.min_bytes:g} bytes in {self.timeout:g} s"
 
     def stalled(self, size: int) -> bool:
         """Count ``size`` new bytes; True when the window that just closed was a stall."""
@@ -102,7 +111,46 @@ class StallGuard:
         now = self._monotonic()
         if now - self._start < self.timeout:
             return False
-        if self._bytes < STALL_MIN_BYTES:
+        if self._bytes < self.min_bytes:
             return True
         self._start, self._bytes = now, 0
         return False
+
+
+class DeadlinePassed(Exception):
+    """The transfer's deadline passed; retrying cannot help."""
+
+
+class Pace:
+    """A transfer's deadline and minimum sustained rate, checked as bytes arrive.
+
+    Args:
+        deadline_at: The clock reading after which the transfer fails.
+        min_rate: The fewest bytes per second, on average over each :data:`RATE_WINDOW`.
+        monotonic: The clock.
+    """
+
+    def __init__(
+        self, *, deadline_at: float, min_rate: int, monotonic: Callable[[], float]
+    ) -> None:
+        """Open the first rate window now."""
+        self.deadline_at = deadline_at
+        self.min_rate = min_rate
+        self._monotonic = monotonic
+        self._window = StallGuard(RATE_WINDOW, monotonic, min_bytes=min_rate * RATE_WINDOW)
+
+    def passed(self) -> bool:
+        """Whether the deadline has passed."""
+        return self._monotonic() >= self.deadline_at
+
+    def too_slow(self, size: int) -> str | None:
+        """Count ``size`` new bytes; the failure reason when the window that closed was too slow.
+
+        Raises:
+            DeadlinePassed: The deadline passed.
+        """
+        if self.passed():
+            raise DeadlinePassed
+        if self._window.stalled(size):
+            return f"too slow: under {self.min_rate} bytes/s over {RATE_WINDOW:g} s"
+        return None

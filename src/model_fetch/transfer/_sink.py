@@ -8,7 +8,9 @@ import threading
 from typing import TYPE_CHECKING
 
 from model_fetch._cancel import check_cancelled
-from model_fetch.transfer._flow import StallGuard
+from model_fetch._log import redact_url
+from model_fetch.exceptions import DownloadFailed
+from model_fetch.transfer._flow import Pace, StallGuard
 from model_fetch.transfer._outcome import new_hashers
 from model_fetch.transfer._ranges import Coverage
 from model_fetch.transfer._resume import ResumeState
@@ -36,6 +38,8 @@ class Sink:
         *,
         clock: Clock,
         timeout: float,
+        pace: Pace | None = None,
+        max_unknown_size: int | None = None,
         on_position: Callable[[int], None],
         reserve: Callable[[int], None],
         cancel: threading.Event | None = None,
@@ -50,6 +54,9 @@ class Sink:
         self.hashers = new_hashers(remote.checksums, remote.size)
         self.position = 0
         self._stall = StallGuard(timeout, clock.monotonic)
+        self._pace = pace
+        self._max_unknown_size = max_unknown_size
+        self._url = remote.url
         self._on_position = on_position
         self._reserve = reserve
         self._writer: Writer | None = None
@@ -115,6 +122,7 @@ class Sink:
             self._reserve(self.position + size)
             self.position += size
             self._on_position(self.position)
+            self._check_pace(size)
 
     def _synced(self, durable: int) -> None:
         if self.partial is not None and self.validator is not None:
@@ -149,12 +157,29 @@ class Sink:
         if self._writer is None:  # pragma: no cover - every attempt begins before its body
             raise RuntimeError("write before begin")
         size = len(data)
+        limit = self._max_unknown_size
+        if limit is not None and self.total is None and self.position + size > limit:
+            url = redact_url(self._url)
+            raise DownloadFailed(
+                f"Download failed: {url} sent more than {limit} bytes, the server's limit for a "
+                "file of unknown size (MODEL_FETCH_MAX_UNKNOWN_SIZE)",
+                url=url,
+                bytes_received=self.position,
+            )
         self._reserve(self.position + size)
         self._writer.put(data, write=not already_written)
         self.position += size
         self._on_position(self.position)
         if self._stall.stalled(size):
             raise Retryable(self._stall.reason)
+        self._check_pace(size)
+
+    def _check_pace(self, size: int) -> None:
+        """Raise Retryable when the attempt is too slow, DeadlinePassed when time is up."""
+        if self._pace is not None:
+            reason = self._pace.too_slow(size)
+            if reason is not None:
+                raise Retryable(reason)
 
     def finish(self) -> None:
         """Wait until every received byte is hashed and written; raise a writer error."""

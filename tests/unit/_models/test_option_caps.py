@@ -25,6 +25,8 @@ def test_the_unified_caps() -> None:
         "retry_count": (0, 10),
         "connections": (1, 16),
         "parallel_min_size": (1 << 20, 1 << 50),
+        "deadline": (None, 86400),
+        "min_rate": (1, 1 << 30),
     }
     assert wire_of(FIELDS["timeout"]).gt == 0
 

@@ -24,7 +24,6 @@ const state = {
   pendingCount: 0,
   dismissed: new Set(), // download ids whose items were removed: their late events are ignored
   refreshTimer: 0,
-  tokenTimer: 0,
   wake: null, // ends the stream's wait before a retry (a new token was entered)
 };
 
@@ -82,15 +81,23 @@ function formatTime(iso) {
 // ---------------------------------------------------------------------------------------------
 // The API
 
+// The token field's value is applied before any request is sent, so a token pasted and used at
+// once (a click on Download right after) travels with that very request.
+function syncToken() {
+  const field = document.getElementById("token");
+  if (field && field.value.trim() !== state.token) setToken(field.value);
+}
+
 function authHeaders(extra = {}) {
+  syncToken();
   const headers = { ...extra };
   if (state.token) headers.Authorization = `Bearer ${state.token}`;
   return headers;
 }
 
 async function api(path, { method = "GET", body } = {}) {
-  const token = state.token;
   const init = { method, headers: authHeaders({ Accept: "application/json" }), cache: "no-store" };
+  const token = state.token;
   if (body !== undefined) {
     init.headers["Content-Type"] = "application/json";
     init.body = JSON.stringify(body);
@@ -591,13 +598,10 @@ function start() {
   $("details-close").addEventListener("click", () => $("details-dialog").close());
   $("token-form").addEventListener("submit", (event) => {
     event.preventDefault();
-    clearTimeout(state.tokenTimer);
     setToken($("token").value);
   });
-  $("token").addEventListener("input", () => {
-    clearTimeout(state.tokenTimer);
-    state.tokenTimer = setTimeout(() => setToken($("token").value), 400);
-  });
+  $("token").addEventListener("change", () => setToken($("token").value));
+  $("token").addEventListener("blur", () => setToken($("token").value));
   $("token").value = state.token;
   loadAll();
   runStream();
