@@ -50,7 +50,7 @@ def test_happy_path_for_each_algorithm(
     assert body["installation"]["ready_for_inference"] is False
     info = downloader.info("tiny", "v1")
     assert info.files[0].sha256 == sha256(DATA)
-    assert info.readiness["checked"] is None, "random bytes named .pth are no checkpoint"
+    assert info.readiness["checked"] == "content", "random bytes named .pth fail as no checkpoint"
     assert "tiny-v1.pth" in info.readiness["reason"]
 
 

@@ -112,9 +112,7 @@ def _read_body(
     on_size: Callable[[int], None],
 ) -> None:
     """Read a single-stream answer into the sink; raise Retryable unless the file is whole."""
-    length = _start_body(response, sink, remote, redact_url(remote.url), ask)
-    if sink.total is not None:
-        on_size(sink.total)
+    length = _start_body(response, sink, remote, redact_url(remote.url), ask, on_size=on_size)
     try:
         # A cancel shuts the socket, so even a read blocked on a silent server returns.
         with on_cancel(sink.cancel, response.shutdown):
@@ -207,8 +205,14 @@ def _start_body(
     remote: RemoteFile,
     url: str,
     ask: Ask | None,
+    *,
+    on_size: Callable[[int], None],
 ) -> int | None:
-    """Decide what the answer means, begin the sink there, and return the body's length."""
+    """Decide what the answer means, begin the sink there, and return the body's length.
+
+    A known size is reported to ``on_size`` (the space check) before the sink preallocates it,
+    so the check sees the store as it was, not with this file's reservation already in it.
+    """
     decision = decide(ask, Answer.of(response.status, response.headers), expected_size=remote.size)
     if decision is None:
         _raise_for_status(response, url)
@@ -219,6 +223,8 @@ def _start_body(
             f"Download failed: {url} is {decision.total} bytes, expected {decision.expected}",
             url=url,
         )
+    if decision.total is not None:
+        on_size(decision.total)
     sink.begin(decision.start, validator=decision.validator, total=decision.total)
     return decision.length
 
