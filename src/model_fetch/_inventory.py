@@ -23,7 +23,7 @@ from model_fetch.exceptions import DownloadInProgress, InvalidRequest, ModelNotF
 if TYPE_CHECKING:
     from model_fetch._jobs import DownloadJob, JobManager
     from model_fetch._mirror import Mirror
-    from model_fetch._models import CacheInfo, VerifyResult
+    from model_fetch._models import CacheInfo, SignatureCheck, VerifyResult
     from model_fetch.install.signing import SigningConfig
     from model_fetch.storage import InstallRecord, Store
 
@@ -71,6 +71,7 @@ class Inventory:
                 size_bytes=record.size,
                 installed_at=record.installed_at,
                 ready_for_inference=record.ready_for_inference,
+                signature=_verified(record),
             )
             for record in records
         ]
@@ -140,7 +141,7 @@ class Inventory:
             readiness=dict(record.readiness),
             metadata=dict(record.metadata),
             directory=self.store.display(self.store.generation_dir(record)),
-            signature=record.signature if record.signature and record.signature.method else None,
+            signature=_verified(record),
         )
 
     # -- removal ------------------------------------------------------------------------------
@@ -288,3 +289,8 @@ class Inventory:
     def cache_info(self) -> CacheInfo:
         """Describe the store: capacity, installed models and the download area."""
         return self.store.cache_info()
+
+
+def _verified(record: InstallRecord) -> SignatureCheck | None:
+    """The record's signature when one was verified (None for unsigned or unchecked installs)."""
+    return record.signature if record.signature and record.signature.method else None

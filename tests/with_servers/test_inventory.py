@@ -114,5 +114,5 @@ def test_cli_list_shows_the_same_listing(
     assert body["models"][1]["download_id"] == running.download_id
     assert list_models(dl, argparse.Namespace(json=False)) == 0
     table = capsys.readouterr().out.splitlines()
-    assert table[-1].split() == ["big", "v1", "-", "-", "loading"]
+    assert table[-1].split() == ["big", "v1", "-", "-", "loading", "-"]
     running.cancel()

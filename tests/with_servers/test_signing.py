@@ -100,6 +100,8 @@ def test_a_signed_hub_repo_installs_with_its_signer(
     info = downloader.info("acme/signed-mlp")
     assert info.to_dict()["signature"] == expected
     assert downloader.verify("acme/signed-mlp").ok
+    (listed,) = downloader.list_models()
+    assert listed.to_dict()["signature"] == expected  # GET /models and list --json show it too
 
 
 def test_a_tampered_hub_file_is_never_installed(
@@ -292,6 +294,9 @@ def test_cli_exits_1_for_a_bad_signature_and_shows_a_good_one(
     assert "wrong-key" in refused.stderr
     info = _cli(store, "info", "acme/cli", "--json")
     assert json.loads(info.stdout)["signature"]["verified"] is True
+    listing = _cli(store, "list")
+    assert listing.stdout.splitlines()[0].split()[-1] == "SIGNED"
+    assert listing.stdout.splitlines()[1].split()[-1] == "key"
 
 
 def test_verify_rechecks_the_signature_over_the_files_on_disk(

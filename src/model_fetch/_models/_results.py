@@ -132,6 +132,8 @@ class InstalledModel:
         size_bytes: Installed size in bytes.
         installed_at: When it was installed.
         ready_for_inference: Whether a real model check passed.
+        signature: Who signed the installed files and how; None (and no key on the wire)
+            when no signature was verified.
     """
 
     name: str
@@ -141,6 +143,7 @@ class InstalledModel:
     size_bytes: int = attrs.field(metadata=wire(key="size_mb", mib=True))
     installed_at: dt.datetime
     ready_for_inference: bool
+    signature: SignatureCheck | None = attrs.field(default=None, metadata=wire(omit="none"))
 
     def to_dict(self) -> dict[str, Any]:
         """Return the contract's entry in ``GET /models``."""

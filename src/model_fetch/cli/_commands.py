@@ -110,14 +110,15 @@ def list_models(downloader: Downloader, args: argparse.Namespace) -> int:
     if not entries:
         print("No models installed.")
         return 0
-    rows = [("NAME", "VERSION", "SIZE (MB)", "SOURCE", "INSTALLED")]
+    rows = [("NAME", "VERSION", "SIZE (MB)", "SOURCE", "INSTALLED", "SIGNED")]
     for m in entries:
         if isinstance(m, InstalledModel):
             size, installed = f"{m.size_bytes / 2**20:.1f}", iso_timestamp(m.installed_at)
-            rows.append((m.name, m.version, size, m.source, installed))
+            signed = m.signature.method or "-" if m.signature is not None else "-"
+            rows.append((m.name, m.version, size, m.source, installed, signed))
         else:  # a download of this process in flight, or one that failed
             status = m.listing_entry().status
-            rows.append((m.request.model_name, m.request.version, "-", "-", status))
+            rows.append((m.request.model_name, m.request.version, "-", "-", status, "-"))
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     for row in rows:
         print(

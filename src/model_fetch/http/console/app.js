@@ -472,7 +472,7 @@ function renderModels(models) {
         cell(formatMb(model.size_mb), "Size"),
         cell(model.source ?? "", "Source"),
         el("td", { "data-label": "Installed at" }, installed),
-        cell(model.ready_for_inference ? "yes" : "no", "Ready"),
+        cell((model.ready_for_inference ? "yes" : "no") + (model.signature ? " · signed" : ""), "Ready"),
         el("td", {}, remove),
       ),
     );
