@@ -174,15 +174,18 @@ class OriginTier:
         store, tracker, plan = self._store, attempt.tracker, attempt.plan
         dest = store.staging_file(attempt.staging, remote.path)
 
+        # Both checks compare with the space free when this download began: the bytes it has
+        # written since are in today's used figure, and measuring again would count them twice.
         def on_size(size: int) -> None:
             tracker.set_size(index, size)
-            if plan.total_size is None:
-                store.check_space(size + sum(held[:index]))
+            needed = size + sum(held[:index])
+            if plan.total_size is None and available is not None and needed > available:
+                raise store.no_room(needed, available)
 
         def reserve(position: int) -> None:
             held[index] = position
             if available is not None and sum(held) > available:
-                store.check_space(sum(held))
+                raise store.no_room(sum(held), available)
 
         copied = self._from_copy(attempt, index, remote, dest)
         if copied is not None:

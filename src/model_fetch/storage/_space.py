@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from model_fetch.storage._backend import Backend
     from model_fetch.storage._catalog import Catalog
 
-__all__ = ["Space"]
+__all__ = ["Space", "no_room", "tree_size"]
 
 
 class Space:
@@ -48,7 +48,7 @@ class Space:
         """Bytes and entries held in the staging area."""
         base = self._backend.meta_dir(".staging")
         entries = len(os.listdir(base)) if os.path.isdir(base) else 0
-        return _tree_size(base), entries
+        return tree_size(base), entries
 
     def partials(self) -> list[tuple[str, int, float]]:
         """Every partial download kept: (path, bytes, last modified as a timestamp)."""
@@ -110,31 +110,29 @@ class Space:
 
         Args:
             required: Bytes the download needs in total.
-            already_held: Bytes of it already written to staging (counted as used).
+            already_held: Bytes of it already on disk (they are in the used figure now, so they
+                count as available to it).
         """
         available = self.available()
         if available is None:
             return
         if required - already_held > available:
-            raise InsufficientStorage(
-                f"Insufficient storage space. Required: {_mb(required)}MB, "
-                f"Available: {_mb(available + already_held)}MB",
-                required_bytes=required,
-                available_bytes=available + already_held,
-            )
+            raise no_room(required, available + already_held)
 
-    def check_quota(self) -> None:
-        """Raise InsufficientStorage if the store (staging included) is over its quota."""
+    def check_quota(self, staged: int = 0) -> None:
+        """Raise InsufficientStorage if the store (staging included) is over its quota.
+
+        Args:
+            staged: Bytes of the install being checked (its staging directory), which the
+                message names as required; the rest of the used figure is not available to it.
+        """
         quota = self._settings.max_store_bytes
         if quota is None:
             return
         _total, used, _available = self.capacity()
         if used > quota:
-            raise InsufficientStorage(
-                f"Insufficient storage space. Required: {_mb(used)}MB, Available: {_mb(quota)}MB",
-                required_bytes=used,
-                available_bytes=quota,
-            )
+            required = staged or used
+            raise no_room(required, max(0, quota - (used - required)))
 
     def cache_info(self) -> CacheInfo:
         """Describe the store (the body of ``GET /cache-info``)."""
@@ -164,7 +162,8 @@ class Space:
         )
 
 
-def _tree_size(path: str) -> int:
+def tree_size(path: str) -> int:
+    """Bytes of the files under ``path`` (0 when it does not exist)."""
     total = 0
     if not os.path.isdir(path):
         return 0
@@ -173,6 +172,24 @@ def _tree_size(path: str) -> int:
             with contextlib.suppress(OSError):
                 total += os.path.getsize(os.path.join(dirpath, file))
     return total
+
+
+def no_room(required: int, available: int) -> InsufficientStorage:
+    """The 413 of a download that needs ``required`` bytes where ``available`` are free for it.
+
+    Both figures are the true ones; when they round to the same tenth of a MB the message gives
+    them in bytes, so it always shows why the download did not fit.
+    """
+    shown_required, shown_available = _mb(required), _mb(available)
+    if shown_required == shown_available:
+        text = f"Required: {required} bytes, Available: {available} bytes"
+    else:
+        text = f"Required: {shown_required}MB, Available: {shown_available}MB"
+    return InsufficientStorage(
+        f"Insufficient storage space. {text}",
+        required_bytes=required,
+        available_bytes=available,
+    )
 
 
 def _mb(size: int) -> str:

@@ -30,7 +30,7 @@ from model_fetch.storage._local import LocalBackend
 from model_fetch.storage._object import ObjectBackend
 from model_fetch.storage._record import encode_record
 from model_fetch.storage._refs import Refs
-from model_fetch.storage._space import Space
+from model_fetch.storage._space import Space, no_room, tree_size
 from model_fetch.transfer import PartialFile
 
 if TYPE_CHECKING:
@@ -40,6 +40,7 @@ if TYPE_CHECKING:
 
     from model_fetch._config import Settings
     from model_fetch._models import CacheInfo, RemoteFile
+    from model_fetch.exceptions import InsufficientStorage
     from model_fetch.storage._backend import Backend
     from model_fetch.storage._locks import StoreLock
     from model_fetch.storage._record import InstallRecord
@@ -352,9 +353,20 @@ class Store:
         """
         self._space.check_space(required, already_held)
 
-    def check_quota(self) -> None:
-        """Raise InsufficientStorage if the store (staging included) is over its quota."""
-        self._space.check_quota()
+    def check_quota(self, staging: str | None = None) -> None:
+        """Raise InsufficientStorage if the store (staging included) is over its quota.
+
+        Args:
+            staging: The staging directory of the install being checked; its size is the
+                message's required figure.
+        """
+        if self._settings.max_store_bytes is None:
+            return
+        self._space.check_quota(tree_size(staging) if staging else 0)
+
+    def no_room(self, required: int, available: int) -> InsufficientStorage:
+        """The 413 of a download needing ``required`` bytes where ``available`` are free for it."""
+        return no_room(required, available)
 
     def cache_info(self) -> CacheInfo:
         """Describe the store (the body of ``GET /cache-info``)."""
