@@ -20,8 +20,9 @@ if TYPE_CHECKING:
     from model_fetch._config import Settings
     from model_fetch.storage._backend import Backend
     from model_fetch.storage._catalog import Catalog
+    from model_fetch.storage._staging import StagingArea
 
-__all__ = ["Space", "no_room", "tree_size"]
+__all__ = ["Space", "no_room"]
 
 
 class Space:
@@ -31,6 +32,7 @@ class Space:
         backend: The store's backend (where its local directories and its disk are).
         settings: The downloader's settings (the quota).
         catalog: The store's installed versions.
+        staging: The store's staging area.
     """
 
     def __init__(
@@ -38,17 +40,20 @@ class Space:
         backend: Backend,
         settings: Settings,
         catalog: Catalog,
+        staging: StagingArea,
     ) -> None:
         """Nothing is measured until asked."""
         self._backend = backend
         self._settings = settings
         self._catalog = catalog
+        self._staging = staging
 
     def staging_usage(self) -> tuple[int, int]:
-        """Bytes and entries held in the staging area."""
-        base = self._backend.meta_dir(".staging")
-        entries = len(os.listdir(base)) if os.path.isdir(base) else 0
-        return tree_size(base), entries
+        """Bytes and entries held in the staging area by live installs.
+
+        Staging abandoned by a dead process is reclaimed first, so it is never counted.
+        """
+        return self._staging.usage()
 
     def partials(self) -> list[tuple[str, int, float]]:
         """Every partial download kept: (path, bytes, last modified as a timestamp)."""
@@ -160,18 +165,6 @@ class Space:
             completed_downloads=sum(len(record.archives) for record in records),
             last_updated=dt.datetime.now(dt.UTC),
         )
-
-
-def tree_size(path: str) -> int:
-    """Bytes of the files under ``path`` (0 when it does not exist)."""
-    total = 0
-    if not os.path.isdir(path):
-        return 0
-    for dirpath, _dirs, files in os.walk(path):
-        for file in files:
-            with contextlib.suppress(OSError):
-                total += os.path.getsize(os.path.join(dirpath, file))
-    return total
 
 
 def no_room(required: int, available: int) -> InsufficientStorage:

@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
-import tempfile
 from typing import TYPE_CHECKING, Any
 
 import attrs
@@ -30,7 +28,8 @@ from model_fetch.storage._local import LocalBackend
 from model_fetch.storage._object import ObjectBackend
 from model_fetch.storage._record import encode_record
 from model_fetch.storage._refs import Refs
-from model_fetch.storage._space import Space, no_room, tree_size
+from model_fetch.storage._space import Space, no_room
+from model_fetch.storage._staging import StagingArea, tree_size
 from model_fetch.transfer import PartialFile
 
 if TYPE_CHECKING:
@@ -96,7 +95,8 @@ class Store:
         self._settings = settings
         self._refs = Refs(self.backend)
         self._catalog = Catalog(self.backend)
-        self._space = Space(self.backend, settings, self._catalog)
+        self._staging = StagingArea(lambda: self.backend.meta_dir(".staging"))
+        self._space = Space(self.backend, settings, self._catalog, self._staging)
 
     # -- availability -------------------------------------------------------------------------
     def ensure_available(self) -> None:
@@ -239,10 +239,19 @@ class Store:
 
     # -- staging and commit -------------------------------------------------------------------
     def new_staging(self) -> str:
-        """Create and return a fresh, empty local staging directory."""
-        base = self.backend.meta_dir(".staging")
-        os.makedirs(base, exist_ok=True)
-        return tempfile.mkdtemp(prefix="stage-", dir=base)
+        """Create and return a fresh, empty local staging directory, held until its end.
+
+        Staging left by a dead process (its lock free) is reclaimed first.
+        """
+        return self._staging.new()
+
+    def prune_staging(self) -> tuple[int, int]:
+        """Delete staging directories whose process died (their lock is free).
+
+        Returns:
+            How many were deleted and how many bytes that freed.
+        """
+        return self._staging.reclaim()
 
     def staging_file(self, staging: str, rel: str) -> str:
         """The local path of a file inside a staging directory, creating its parents."""
@@ -284,11 +293,13 @@ class Store:
             cancel=cancel,
             keep_staging=keep_staging,
         )
+        if not os.path.isdir(staging):  # it became the generation, or was uploaded and removed
+            self._staging.finish(staging)
         return record
 
     def discard(self, staging: str) -> None:
-        """Remove a staging directory after a failure."""
-        shutil.rmtree(staging, ignore_errors=True)
+        """Remove a staging directory after a failure (or once a kept one is done with)."""
+        self._staging.discard(staging)
 
     def remove(self, record: InstallRecord) -> list[str]:
         """Uninstall one version: the record goes first, so a crash mid-way uninstalls it.
