@@ -103,6 +103,20 @@ def bench(session: nox.Session) -> None:
     session.run("python", "benchmarks/bench_download.py", *session.posargs)
 
 
+@nox.session
+def fuzz(session: nox.Session) -> None:
+    """The readiness checks against the formats' own loaders: a longer differential fuzz run."""
+    _install(session, "all", "test")
+    session.run(
+        "pytest",
+        "tests/unit/install/checks/test_checks_fuzz.py",
+        "-p",
+        "no:cacheprovider",
+        *session.posargs,
+        env={"MODEL_FETCH_FUZZ_EXAMPLES": "100"},
+    )
+
+
 @nox.session(name="bench-fleet")
 def bench_fleet(session: nox.Session) -> None:
     """The fleet benchmark: N processes with and without a mirror on moto (origin bytes)."""

@@ -513,6 +513,7 @@ OPTION_FIELDS: dict[str, st.SearchStrategy[Any]] = {
     "deadline": st.floats(min_value=1e-3, max_value=86400, allow_nan=False),
     "min_rate": st.integers(1, 1 << 30),
     "allow_torchscript": st.booleans(),
+    "accept_files": _globs,
     "signature": st.sampled_from(["required", "if-present", "off"]),
 }
 
@@ -538,3 +539,31 @@ REQUEST_FIELDS: dict[str, st.SearchStrategy[Any]] = {
 requests = st.fixed_dictionaries({**REQUEST_FIELDS, "options": key_options}).map(
     lambda fields: DownloadRequest(**fields)
 )
+
+# -- corrupted model files (differential fuzzing of the readiness checks) ---------------------
+
+
+@st.composite
+def byte_mutations(draw: st.DrawFn, size: int) -> tuple[str, int, int]:
+    """One corruption of a ``size``-byte file, applied with :func:`mutate`.
+
+    ``("flip", offset, xor)``, ``("cut", length, 0)`` or ``("empty", 0, 0)``.
+    """
+    kind = draw(st.sampled_from(["flip", "flip", "flip", "cut", "empty"]))
+    if kind == "flip":
+        return kind, draw(st.integers(0, size - 1)), draw(st.integers(1, 255))
+    if kind == "cut":
+        return kind, draw(st.integers(1, size - 1)), 0
+    return kind, 0, 0
+
+
+def mutate(data: bytes, mutation: tuple[str, int, int]) -> bytes:
+    """Apply a :func:`byte_mutations` corruption to ``data``."""
+    kind, position, xor = mutation
+    if kind == "flip":
+        changed = bytearray(data)
+        changed[position] ^= xor
+        return bytes(changed)
+    if kind == "cut":
+        return data[:position]
+    return b""

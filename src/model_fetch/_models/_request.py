@@ -181,6 +181,9 @@ class DownloadOptions:
             window ends the attempt, which is retried (and resumed) like a dropped connection.
         allow_torchscript: model_fetch extra (library and CLI only): let the readiness check
             load TorchScript archives with ``torch.jit.load``, which runs their code.
+        accept_files: model_fetch extra (library and CLI only): files you trust although they
+            hold pickles that would run code when loaded (names or globs such as
+            ``training_args.bin``); the readiness check neither scans nor loads them.
         signature: model_fetch extra: ``required`` (an unsigned or badly signed model is never
             installed), ``if-present`` (the default: a present signature is verified, a bad one
             fails; its absence is recorded) or ``off``. The signing configuration may require
@@ -239,6 +242,14 @@ class DownloadOptions:
     )
     allow_torchscript: bool = attrs.field(
         default=False, validator=_boolean, metadata=wire(omit="default", rest=False)
+    )
+    accept_files: tuple[str, ...] | None = attrs.field(
+        default=None,
+        converter=_to_patterns,
+        validator=_patterns,
+        metadata=wire(
+            omit="none", rest=False, max_items=_MAX_PATTERNS, item_length=_MAX_PATTERN_LENGTH
+        ),
     )
     signature: SignaturePolicy = attrs.field(
         default="if-present", validator=_policy, metadata=wire(omit="default")

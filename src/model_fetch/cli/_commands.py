@@ -47,6 +47,8 @@ def _options(args: argparse.Namespace) -> dict[str, Any]:
         options["cleanup_temp_files"] = False
     if args.allow_torchscript:
         options["allow_torchscript"] = True
+    if args.accept_files:
+        options["accept_files"] = list(args.accept_files)
     if args.signature is not None:
         options["signature"] = args.signature
     return options

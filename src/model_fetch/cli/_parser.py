@@ -116,6 +116,14 @@ def _add_commands(commands: Any) -> None:
         help="let the readiness check load TorchScript (this runs the model's code)",
     )
     download.add_argument(
+        "--accept-file",
+        action="append",
+        dest="accept_files",
+        metavar="NAME",
+        help="trust this file (a name or glob) although it holds a pickle that runs code; "
+        "repeatable",
+    )
+    download.add_argument(
         "--signature",
         choices=("required", "if-present", "off"),
         help=(

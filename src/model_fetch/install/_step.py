@@ -106,7 +106,8 @@ def install_step(
     Args:
         staging: The staging directory holding exactly the downloaded files.
         records: The downloaded files.
-        options: ``extract_after_download``, ``cleanup_temp_files`` and ``allow_torchscript``.
+        options: ``extract_after_download``, ``cleanup_temp_files``, ``allow_torchscript`` and
+            ``accept_files``.
         verifiers: The verifiers that decide readiness. None (the default) means every
             verifier registered at the time of the call
             (:func:`~model_fetch.install.available_verifiers`: the built-in checks, then the
@@ -139,6 +140,9 @@ def install_step(
             archives.append(record.path)
     weights = [_staged(root, file.path) for file in files if file.path not in archives]
     readiness = check_model(
-        weights, allow_torchscript=options.allow_torchscript, verifiers=verifiers
+        weights,
+        allow_torchscript=options.allow_torchscript,
+        verifiers=verifiers,
+        accept=options.accept_files or (),
     )
     return InstallOutcome(files=tuple(files), archives=tuple(archives), readiness=readiness)

@@ -18,8 +18,6 @@ import uuid
 from importlib import resources
 from typing import TYPE_CHECKING, Any, Final
 
-import urllib3
-
 from model_fetch._log import get_logger, redact_url
 from model_fetch._models import Plan
 from model_fetch.exceptions import DownloadFailed, InvalidRequest, ModelNotFound
@@ -159,6 +157,8 @@ class RepositorySource:
         headers = {"Accept": "application/json"}
         if cached is not None and cached[1]:
             headers["If-None-Match"] = cached[1]
+        import urllib3  # noqa: PLC0415 - loaded with the first request, so start-up stays light
+
         try:
             response = self._context.http.request(
                 "GET",

@@ -25,7 +25,6 @@ from model_fetch._log import get_logger, redact_url
 from model_fetch.exceptions import DownloadFailed
 from model_fetch.transfer._flow import STALL_MIN_BYTES, DeadlinePassed, Pace
 from model_fetch.transfer._fsspec import attempt_fsspec
-from model_fetch.transfer._http_attempt import attempt_http
 from model_fetch.transfer._outcome import FetchOutcome
 from model_fetch.transfer._retry import Retry, Retryable, run_with_retries
 from model_fetch.transfer._sink import Sink
@@ -234,6 +233,9 @@ class _Attempts:
         remote, options = self.remote, self.options
         buffer_size = max(options.chunk_size, MIN_BUFFER)
         if remote.url.partition("://")[0].lower() in {"http", "https"}:
+            # urllib3 loads with the first request, not with the engine.
+            from model_fetch.transfer._http_attempt import attempt_http  # noqa: PLC0415
+
             attempt_http(
                 self.http,
                 remote,

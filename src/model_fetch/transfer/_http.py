@@ -14,13 +14,13 @@ import threading
 from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import unquote, urljoin, urlsplit
 
-import urllib3
-
 from model_fetch._log import get_logger, redact_url
 from model_fetch.exceptions import DownloadFailed
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
+
+    import urllib3
 
     from model_fetch.transfer._policy import UrlPolicy
 
@@ -121,6 +121,8 @@ class HttpClient:
         return proxy
 
     def _manager(self, url: str, verify: bool) -> urllib3.PoolManager:
+        import urllib3  # noqa: PLC0415 - loaded on first use, so start-up stays light
+
         proxy = self._proxy_for(url)
         key = (proxy, verify)
         with self._lock:
@@ -160,6 +162,8 @@ class HttpClient:
         if not found:
             return None
         login, _account, password = found
+        import urllib3  # noqa: PLC0415 - loaded on first use, so start-up stays light
+
         return urllib3.util.make_headers(basic_auth=f"{login}:{password or ''}")["authorization"]
 
     def request(
@@ -194,6 +198,8 @@ class HttpClient:
         sent = {"User-Agent": USER_AGENT, "Accept-Encoding": "identity", **(headers or {})}
         url, userinfo = _split_userinfo(url)
         if userinfo and not any(key.lower() == "authorization" for key in sent):
+            import urllib3  # noqa: PLC0415 - loaded on first use
+
             sent["Authorization"] = urllib3.util.make_headers(basic_auth=userinfo)["authorization"]
         if not any(key.lower() == "authorization" for key in sent):
             auth = self._netrc_auth(url)
@@ -243,6 +249,8 @@ class HttpClient:
         verify: bool,
         policy: UrlPolicy | None,
     ) -> urllib3.BaseHTTPResponse:
+        import urllib3  # noqa: PLC0415 - loaded on first use, so start-up stays light
+
         manager = self._manager(url, verify)
         common: dict[str, Any] = {
             "timeout": urllib3.Timeout(connect=timeout, read=timeout),

@@ -15,10 +15,10 @@ from model_fetch._cancel import on_cancel
 from model_fetch._log import get_logger, redact_url
 from model_fetch.exceptions import DownloadFailed, ModelNotFound
 from model_fetch.transfer._http import error_reason
+from model_fetch.transfer._http_reader import HttpRangeReader
 from model_fetch.transfer._outcome import check_size
 from model_fetch.transfer._parallel import fetch_ranges
 from model_fetch.transfer._ranges import RangeFailed
-from model_fetch.transfer._reader import HttpRangeReader
 from model_fetch.transfer._resume import (
     Answer,
     Ask,

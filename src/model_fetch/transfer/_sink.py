@@ -15,7 +15,7 @@ from model_fetch.transfer._outcome import new_hashers
 from model_fetch.transfer._ranges import Coverage
 from model_fetch.transfer._resume import ResumeState
 from model_fetch.transfer._retry import Retryable
-from model_fetch.transfer._writer import Writer
+from model_fetch.transfer._writer import Writer, preallocate
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -77,7 +77,10 @@ class Sink:
         return self._writer.written if self._writer is not None else self.started_at
 
     def begin(self, start: int, *, validator: str | None, total: int | None) -> None:
-        """Start the body at byte ``start``: keep (and re-hash) the prefix, drop the rest."""
+        """Start the body at byte ``start``: keep (and re-hash) the prefix, drop the rest.
+
+        A known size is preallocated (see :func:`._writer.preallocate`).
+        """
         os.ftruncate(self.fd, start)
         offset = 0
         while offset < start:  # the digest covers the whole file, so the kept prefix is re-hashed
@@ -87,6 +90,8 @@ class Sink:
             for hasher in self.hashers.values():
                 hasher.update(chunk)
             offset += len(chunk)
+        if total is not None:
+            preallocate(self.fd, start, total)
         os.lseek(self.fd, start, os.SEEK_SET)
         self.position = self.started_at = start
         self.validator, self.total = validator, total

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import errno
+import functools
 import os
 import queue
+import sys
 import threading
 import time
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from model_fetch.exceptions import InsufficientStorage
 from model_fetch.transfer._flow import BackgroundSync
@@ -16,10 +18,19 @@ if TYPE_CHECKING:
     import hashlib
     from collections.abc import Callable
 
-__all__ = ["NO_SPACE", "QUEUE_DEPTH", "SYNC_EVERY", "SYNC_INTERVAL", "Writer", "no_space"]
+__all__ = [
+    "NO_SPACE",
+    "QUEUE_DEPTH",
+    "SYNC_EVERY",
+    "SYNC_INTERVAL",
+    "Writer",
+    "no_space",
+    "preallocate",
+]
 
-#: Buffers in flight between the receiving thread and the writer (bounds memory).
-QUEUE_DEPTH: Final = 32
+#: Buffers in flight between the receiving thread and the writer (bounds memory: 8 x 256 KiB;
+#: 32 measured no faster and cost 6 MiB of peak RSS, see docs/decisions.md).
+QUEUE_DEPTH: Final = 8
 #: The writer syncs the file to disk every this many bytes, so the final fsync is short...
 SYNC_EVERY: Final = 64 * 1024 * 1024
 #: ...or every this many seconds, so a slow download records its progress for a resume too.
@@ -38,6 +49,46 @@ def no_space(exc: OSError, written: int) -> InsufficientStorage:
     )
     error.__cause__ = exc
     return error
+
+
+def preallocate(fd: int, start: int, total: int) -> None:
+    """Reserve the disk blocks of bytes ``[start, total)`` before they arrive (Linux only).
+
+    ``fallocate(2)`` lets the filesystem lay the file out in one piece and turns a disk that
+    cannot hold the file into an error now rather than after most of the transfer; the file is
+    ``total`` bytes long afterwards. It is called directly, not through ``posix_fallocate``,
+    because glibc emulates that on filesystems without the call (NFS, some FUSE) by writing to
+    every block; there nothing is reserved.
+
+    Raises:
+        InsufficientStorage: The disk or the quota cannot hold the file.
+    """
+    fallocate = _fallocate()
+    if fallocate is None or total <= start:
+        return
+    if fallocate(fd, 0, start, total - start) != 0:
+        import ctypes  # noqa: PLC0415 - loaded by _fallocate already
+
+        code = ctypes.get_errno()
+        if code in NO_SPACE:
+            raise no_space(OSError(code, os.strerror(code)), start)
+        # EOPNOTSUPP, ENOSYS, EINVAL...: the bytes are written as they come, as elsewhere.
+
+
+@functools.cache
+def _fallocate() -> Any:
+    """The C library's ``fallocate64``, or None off Linux or without it."""
+    if not sys.platform.startswith("linux"):
+        return None
+    import ctypes  # noqa: PLC0415 - only a download needs it
+
+    try:
+        function = ctypes.CDLL(None, use_errno=True).fallocate64
+    except (OSError, AttributeError):
+        return None
+    function.argtypes = (ctypes.c_int, ctypes.c_int, ctypes.c_int64, ctypes.c_int64)
+    function.restype = ctypes.c_int
+    return function
 
 
 class Writer:

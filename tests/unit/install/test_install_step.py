@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import pickle
 import struct
 from pathlib import Path
 
@@ -35,7 +36,7 @@ def test_default_verifiers_are_the_registered_ones(tmp_path: Path) -> None:
     """Without verifiers the step runs every registered one, so a valid safetensors is ready."""
     outcome = install_step(str(tmp_path), _staged(tmp_path), DownloadOptions())
     assert outcome.readiness.ready
-    assert outcome.readiness.checked == "safetensors.header"
+    assert outcome.readiness.checked in {"safetensors.header", "safetensors.safe_open"}
 
 
 def test_injected_verifiers_decide(tmp_path: Path) -> None:
@@ -47,3 +48,24 @@ def test_injected_verifiers_decide(tmp_path: Path) -> None:
     assert outcome.files == tuple(records)
     empty = install_step(str(tmp_path), records, DownloadOptions(), verifiers=[])
     assert empty.readiness.reason == "no weights file found among 1 file(s)"
+
+
+def test_accept_files_trusts_a_named_trainer_pickle(tmp_path: Path) -> None:
+    """A trainer pickle that would run code fails the model until the request accepts it."""
+    records = _staged(tmp_path)
+    evil = pickle.dumps(_Trainer(), protocol=2)
+    (tmp_path / "training_args.bin").write_bytes(evil)
+    records.append(
+        FileRecord(
+            path="training_args.bin", size=len(evil), sha256=hashlib.sha256(evil).hexdigest()
+        )
+    )
+    refused = install_step(str(tmp_path), records, DownloadOptions())
+    assert not refused.readiness.ready
+    assert refused.readiness.details["failed"] == ["training_args.bin"]
+    trusted = DownloadOptions(accept_files=["training_args.bin"])
+    assert install_step(str(tmp_path), records, trusted).readiness.ready
+
+
+class _Trainer:
+    """Stands in for transformers' TrainingArguments: a class weights_only does not allow."""

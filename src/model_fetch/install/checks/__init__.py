@@ -1,60 +1,48 @@
 r"""Honest ``ready_for_inference``: real checks of model files, never a guess from a name.
 
-The format of a file is detected from its *bytes* (:func:`detect_format`), never from its
-extension, once per file, and each format gets the strongest check that can run without
-executing anything the file contains:
+The format of a file is detected from its *bytes and name together* (:func:`detect_format`),
+once per file. Each format gets the strongest check that can run without executing anything the
+file contains; where the format's own library is installed (``model_fetch[checks]``), it loads
+the file (onnx and gguf in a sandboxed subprocess with a timeout and an address-space limit,
+safetensors' Rust parser in-process) and its verdict stands, else the structural check runs
+alone and ``checked`` says so:
 
-``safetensors`` (:func:`check_safetensors`, ``checked="safetensors.header"``)
-    The header is parsed and validated in full without reading any tensor: size limits, known
-    dtypes, shapes of non-negative integers, and ``data_offsets`` that match each shape exactly,
-    start at 0, leave no gap or overlap, and end exactly at the end of the file.
-``torch-zip`` / ``torch-pickle`` (:func:`check_torch`, ``checked="torch.weights_only"``)
-    The file is really loaded with ``torch.load(weights_only=True, map_location="cpu")`` (``mmap``
-    for zip checkpoints) in a **subprocess** with a timeout and an address-space limit. It is never
-    retried with ``weights_only=False``. When the allowlisting unpickler refuses the file, the
-    globals it needs are named (``get_unsafe_globals_in_checkpoint`` or a static opcode scan); the
-    code they would run never runs. torch older than 2.6 is refused (CVE-2025-32434).
+``safetensors`` (:func:`check_safetensors`)
+    ``safetensors.safe_open`` (``checked="safetensors.safe_open"``), else the header validated in
+    full without reading any tensor (``safetensors.header``).
+``torch-zip`` / ``torch-pickle`` (:func:`check_torch`)
+    A torch zip's members are checked against their CRC-32 (``zip.crc``, one streamed read);
+    then the file is loaded with ``torch.load(weights_only=True, map_location="cpu")`` in a
+    subprocess (``torch.weights_only``). It is never retried with ``weights_only=False``; the
+    globals a refused file needs are named; torch older than 2.6 is refused (CVE-2025-32434).
 ``torchscript``
-    Loading TorchScript runs the archive's code, so it is loaded (``torch.jit.load``, in the same
-    sandboxed subprocess, ``checked="torch.jit"``) only with ``allow_torchscript=True``.
-``gguf`` (:func:`check_gguf`, ``checked="gguf.header"``)
-    Magic, version 2 or 3, sane counts, every metadata key/value and tensor description parsed
-    within the file's bounds, ``general.alignment`` honoured, and every tensor's data at the
-    offset llama.cpp expects, of the size its GGML type and shape imply, inside the file. A tensor
-    of a GGML type this check does not know makes the file not ready (its size cannot be verified).
-``onnx`` (:func:`check_onnx`, ``checked="onnx.structure"``)
-    The protobuf wire structure of the whole ``ModelProto`` is walked (every top-level field
-    well-formed and inside the file, nothing trailing), ``ir_version`` and a ``graph`` are present,
-    and ``opset_import`` too for IR version 3 and later. The graph's fields are walked the same way,
-    and every initializer stored as external data must name a file inside the model's directory
-    that exists and is long enough for its ``offset``/``length``. Operators are **not** validated:
-    this proves the file is complete and well-framed, not that a runtime accepts the graph.
+    Loaded (``torch.jit.load``, ``torch.jit``) only with ``allow_torchscript=True``.
+``gguf`` (:func:`check_gguf`)
+    ``gguf.GGUFReader`` (``gguf.reader``), else the header, metadata and tensor table within the
+    file's bounds, UTF-8 names (``gguf.header``). A tensor type the reader does not know is
+    "unsupported", not invalid.
+``onnx`` (:func:`check_onnx`)
+    ``onnx.load`` and ``onnx.checker.check_model(full_check=True)`` (``onnx.checker``), else every
+    nested message walked, UTF-8 strings, node order, op types, graph outputs
+    (``onnx.structure``). External data must lie inside the model's directory either way.
+every other file (:class:`PickleVerifier`, ``pickle.scan``)
+    Searched for pickles (any protocol, zips, ``.npy``/``.npz`` object arrays, trainer files)
+    whose globals lie outside the weights-only allow-list; such a file fails the model.
 
-Any other content gets ``ready=False`` with ``checked=None`` and ``reason="no check for format
-..."``.
-
-Detection rules (:func:`detect_format`), in this order:
-
-1. ``GGUF`` magic -> ``gguf``.
-2. A zip (``PK\x03\x04``) with a ``constants.pkl`` record or a ``code/`` directory ->
-   ``torchscript``; otherwise with a record ending in ``data.pkl`` -> ``torch-zip``.
-3. ``\x80`` followed by protocol 2-5 -> ``torch-pickle`` (any pickle: it is what ``torch.load``
-   would unpickle).
-4. An 8-byte little-endian header length N with ``2 <= N <= size - 8`` followed by ``{`` ->
-   ``safetensors``.
-5. A protobuf whose first field is field 1 (``ir_version``) as a varint in 1..100, followed by
-   another well-formed tag -> ``onnx``. The extension is not used: ``.onnx`` alone is not enough,
-   and an ONNX file with another name is still found.
+A file that holds nothing to run (no tensor; an ONNX graph without a node) is not ready. Formats
+without a check (TFLite, HDF5, Keras, SavedModel, CoreML) are "no check for <format>"; content of
+no known format under a model's name (HTML, JSON, text, a damaged zip) fails saying what it is.
 
 Model-level readiness (:func:`check_model`) runs :class:`Verifier` objects over the model's
-files. The built-in checks are verifiers too, one per format (``safetensors``, ``torch``,
-``gguf``, ``onnx``, and ``unrecognised`` for weights files of no known format), registered in the
-same registry as third-party verifiers from the ``model_fetch.verifiers`` entry-point group and
-those added with :func:`register_verifier`.
+files. The built-in checks are verifiers too (``safetensors``, ``torch``, ``gguf``, ``onnx``,
+``pickle`` and ``unrecognised``), registered in the same registry as third-party verifiers from
+the ``model_fetch.verifiers`` entry-point group and those added with :func:`register_verifier`.
 
-Modules: ``_detect`` (formats, once per file), ``_verifier`` (the interface), one module per
-format (``_safetensors``, ``_torch``, ``_gguf``, ``_onnx``), ``_builtin`` (the built-ins
-together), ``_registry`` and ``_aggregate`` (the model's verdict).
+Modules: ``_detect`` (formats, once per file), ``_content`` (what unknown content is),
+``_verifier`` (the interface), one module per format (``_safetensors``, ``_torch``, ``_gguf``,
+``_onnx`` with ``_onnx_walk``), ``_library`` and ``_library_probe`` (the formats' libraries in a
+subprocess), ``_sandbox`` (running a probe), ``_zipcrc``, ``_pickles`` and ``_pickle_verifier``,
+``_accept``, ``_builtin``, ``_registry`` and ``_aggregate`` (the model's verdict).
 """
 
 from model_fetch.install.checks._aggregate import check_model
@@ -75,6 +63,7 @@ from model_fetch.install.checks._detect import (
 )
 from model_fetch.install.checks._gguf import GgufVerifier, check_gguf
 from model_fetch.install.checks._onnx import OnnxVerifier, check_onnx
+from model_fetch.install.checks._pickle_verifier import PickleVerifier
 from model_fetch.install.checks._readiness import Readiness
 from model_fetch.install.checks._registry import (
     ENTRY_POINT_GROUP,
@@ -119,6 +108,7 @@ __all__ = [
     "GgufVerifier",
     "ModelFile",
     "OnnxVerifier",
+    "PickleVerifier",
     "Readiness",
     "SafetensorsVerifier",
     "Status",

@@ -156,14 +156,17 @@ def check_model(
     timeout: float = DEFAULT_TORCH_TIMEOUT,
     allow_torchscript: bool = False,
     verifiers: Sequence[Verifier] | None = None,
+    accept: Iterable[str] = (),
 ) -> Readiness:
     """Decide whether an installed model is ready for inference.
 
     Every weights file (a known weights format by content, or a weights suffix such as ``.bin``,
-    ``.pt`` or ``.h5``; trainer state such as ``training_args.bin`` or ``optimizer.pt`` excepted)
-    is checked by the built-in checks; torch files share one subprocess (``timeout`` applies per
-    file). Each plugin verifier sees every file and returns None when it does not apply. Other
-    files (JSON, text, tokenizers) are ignored. Each file's format is detected once.
+    ``.pt`` or ``.h5``) is checked by the built-in check of its format; torch files share one
+    subprocess (``timeout`` applies per file), as do the files of each format whose library
+    checks them. Every other file, trainer state such as ``training_args.bin`` included, is
+    searched for pickles that would run code when loaded, and fails when it holds one. Each
+    plugin verifier sees every file and returns None when it does not apply. Other files (JSON,
+    text, tokenizers) are ignored. Each file's format is detected once.
 
     A file *fails* when a check ran and said no, when a plugin said no, or when a file with a
     torch, safetensors, GGUF or ONNX suffix has content of no known format. A file is *unchecked*
@@ -179,6 +182,8 @@ def check_model(
             and the plugins). The built-in checks run when they are among them (one by one, or
             all as a :class:`BuiltinVerifier`), with this function's ``timeout`` and
             ``allow_torchscript``.
+        accept: Files trusted although they hold pickles that run code when loaded (names or
+            glob patterns, matched against each file's name and path); they are not scanned.
 
     Returns:
         The model's readiness: ``checked`` joins the checks that passed, ``reason`` lists the
@@ -187,7 +192,9 @@ def check_model(
     """
     paths, root = _expand(files)
     chosen = available_verifiers() if verifiers is None else list(verifiers)
-    options = CheckOptions(timeout=timeout, allow_torchscript=allow_torchscript)
+    options = CheckOptions(
+        timeout=timeout, allow_torchscript=allow_torchscript, accept=frozenset(accept)
+    )
     return judge_model(paths, chosen, options, root=root)
 
 

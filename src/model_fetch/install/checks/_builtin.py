@@ -11,9 +11,16 @@ from typing import TYPE_CHECKING, ClassVar, Final
 
 import attrs
 
-from model_fetch.install.checks._detect import STRICT_SUFFIXES, detect_file, is_weights
+from model_fetch.install.checks._content import CONTENT_CHECK, describe_content, expected_format
+from model_fetch.install.checks._detect import (
+    STRICT_SUFFIXES,
+    UNCHECKED_FORMATS,
+    detect_file,
+    is_weights,
+)
 from model_fetch.install.checks._gguf import GgufVerifier
 from model_fetch.install.checks._onnx import OnnxVerifier
+from model_fetch.install.checks._pickle_verifier import PickleVerifier
 from model_fetch.install.checks._readiness import Readiness, failed
 from model_fetch.install.checks._safetensors import SafetensorsVerifier
 from model_fetch.install.checks._torch import TorchVerifier
@@ -40,11 +47,13 @@ class UnrecognisedVerifier(FormatVerifier):
 
     Such a file never passes. It fails when it cannot be read, or when its name says a format
     model_fetch checks (``.safetensors``, ``.bin``, ``.pt``, ``.onnx``, ``.gguf``, ...) and its
-    content is none of them; otherwise (``.h5``, ``.tflite``, ...) it is unchecked.
+    content is none known (the reason says what it is: HTML, JSON, text, a damaged zip). A file
+    of a format without a check (TFLite, HDF5, Keras, SavedModel, CoreML) or of no format with a
+    non-promising name is unchecked: "no check for <format>".
     """
 
     name: ClassVar[str] = "unrecognised"
-    formats: ClassVar[frozenset[str]] = frozenset({"unknown"})
+    formats: ClassVar[frozenset[str]] = frozenset({"unknown"}) | UNCHECKED_FORMATS
 
     def judge(self, files: Sequence[ModelFile], options: CheckOptions) -> list[Readiness]:
         """Say why no check could run on each file."""
@@ -53,30 +62,47 @@ class UnrecognisedVerifier(FormatVerifier):
 
     def verdict(self, file: ModelFile, readiness: Readiness) -> Verdict:
         """Fail unreadable files and strict suffixes; leave the others unchecked."""
-        strict = file.path.suffix.lower() in STRICT_SUFFIXES
-        status: Status = "failed" if file.error is not None or strict else "unchecked"
+        status: Status = "failed" if file.error is not None or _strict(file) else "unchecked"
         return Verdict(status=status, readiness=readiness)
+
+
+def _strict(file: ModelFile) -> bool:
+    """A file whose name promises a checked format and whose bytes are none known."""
+    return file.format == "unknown" and file.path.suffix.lower() in STRICT_SUFFIXES
 
 
 def _unrecognised(file: ModelFile) -> Readiness:
     if file.error is not None:
         return failed(None, f"cannot read the file: {file.error}")
+    if _strict(file):
+        try:
+            content = describe_content(file.path)
+        except OSError as exc:
+            return failed(None, f"cannot read the file: {exc}")
+        return failed(
+            CONTENT_CHECK,
+            f"its name says {expected_format(file.path)} but its content is {content}",
+            format=file.format,
+        )
     return failed(None, f"no check for format {file.format}", format=file.format)
 
 
-#: One verifier per format; together they judge every weights file exactly once.
-BUILTIN_VERIFIERS: Final[tuple[FormatVerifier, ...]] = (
+#: One verifier per format, which together judge every weights file exactly once, and the
+#: pickle verifier, which searches every other file for code that loading would run.
+BUILTIN_VERIFIERS: Final[tuple[FormatVerifier | PickleVerifier, ...]] = (
     SafetensorsVerifier(),
     TorchVerifier(),
     GgufVerifier(),
     OnnxVerifier(),
+    PickleVerifier(),
     UnrecognisedVerifier(),
 )
+_FORMAT_VERIFIERS: Final = tuple(v for v in BUILTIN_VERIFIERS if isinstance(v, FormatVerifier))
 
 
 def _judge(file: ModelFile, options: CheckOptions) -> Readiness:
     """The built-in outcome for one file, whether or not it holds weights."""
-    for verifier in BUILTIN_VERIFIERS:
+    for verifier in _FORMAT_VERIFIERS:
         if file.format in verifier.formats:
             return verifier.judge([file], options)[0]
     return _unrecognised(file)  # pragma: no cover - the built-ins cover every format
@@ -144,9 +170,11 @@ class BuiltinVerifier:
     def check_files(
         self, files: Sequence[ModelFile], options: CheckOptions
     ) -> list[Verdict | None]:
-        """Run every built-in verifier; each weights file gets the one outcome for its format."""
+        """Run every built-in verifier; a failure wins, else the outcome for the file's format."""
         columns = [verifier.check_files(files, options) for verifier in BUILTIN_VERIFIERS]
-        return [
-            next((column[index] for column in columns if column[index] is not None), None)
-            for index in range(len(files))
-        ]
+        verdicts: list[Verdict | None] = []
+        for index in range(len(files)):
+            given = [column[index] for column in columns if column[index] is not None]
+            failing = [verdict for verdict in given if verdict and verdict.status == "failed"]
+            verdicts.append((failing or given or [None])[0])
+        return verdicts

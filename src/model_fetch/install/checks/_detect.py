@@ -1,24 +1,30 @@
-r"""Format detection from a file's bytes, done once per file and handed to every check.
+r"""Format detection from a file's bytes and name together, once per file, for every check.
 
 Rules (:func:`detect_format`), in this order:
 
 1. ``GGUF`` magic -> ``gguf``.
 2. A zip (``PK\x03\x04``) with a ``constants.pkl`` record or a ``code/`` directory ->
-   ``torchscript``; otherwise with a record ending in ``data.pkl`` -> ``torch-zip``.
-3. ``\x80`` followed by protocol 2-5 -> ``torch-pickle`` (any pickle: it is what ``torch.load``
-   would unpickle).
+   ``torchscript``; with a record ending in ``data.pkl`` -> ``torch-zip``; with ``config.json``
+   and ``model.weights.h5`` -> ``keras``.
+3. ``\x80`` followed by protocol 2-5, or a protocol 0/1 pickle told by its opcodes ->
+   ``torch-pickle`` (any pickle: it is what ``torch.load`` would unpickle).
 4. An 8-byte little-endian header length N with ``2 <= N <= size - 8`` followed by ``{`` ->
    ``safetensors``.
-5. A protobuf whose first field is field 1 (``ir_version``) as a varint in 1..100, followed by
-   another well-formed tag -> ``onnx``. The extension is not used: ``.onnx`` alone is not enough,
-   and an ONNX file with another name is still found.
+5. Formats model_fetch has no check for, told apart so they are never misread: ``TFL3`` at byte
+   4 -> ``tflite``; the HDF5 signature -> ``hdf5``; a file named ``saved_model.pb`` ->
+   ``tf-savedmodel``; a ``.mlmodel`` file, or any file inside a ``.mlmodelc``/``.mlpackage``
+   directory (CoreML's ``weight.bin``) -> ``coreml``.
+6. A protobuf whose first field is field 1 (``ir_version``) as a varint in 1..100, followed by
+   another well-formed tag, and (unless the file is named ``.onnx``) a ``graph`` (field 7) among
+   its top-level fields -> ``onnx``. TensorFlow and CoreML protobufs start the same way but have
+   no field 7.
 
-Which files hold weights is decided here too, from the detected format and the name: the
-built-in checks judge weights files only.
+Which files hold weights is decided here too, from the detected format and the name.
 """
 
 from __future__ import annotations
 
+import mmap
 import struct
 import zipfile
 from pathlib import Path
@@ -26,14 +32,17 @@ from typing import Final
 
 import attrs
 
-from model_fetch.install.checks._protobuf import VARINT, WIRE_TYPES, read_varint
+from model_fetch.install.checks._pickles import is_pickle
+from model_fetch.install.checks._protobuf import LEN, VARINT, WIRE_TYPES, proto_fields, read_varint
 from model_fetch.install.checks._readiness import Malformed
+from model_fetch.install.checks._zipcrc import ZIP_ERRORS
 
 __all__ = [
     "FORMATS",
     "ONNX_MAX_IR",
     "STRICT_SUFFIXES",
     "TORCH_FORMATS",
+    "UNCHECKED_FORMATS",
     "WEIGHT_SUFFIXES",
     "ModelFile",
     "detect_file",
@@ -50,11 +59,21 @@ FORMATS: Final = (
     "torch-pickle",
     "onnx",
     "gguf",
+    "tflite",
+    "hdf5",
+    "keras",
+    "tf-savedmodel",
+    "coreml",
     "unknown",
 )
+#: Formats told apart so they are never misread, which model_fetch has no check for.
+UNCHECKED_FORMATS: Final = frozenset({"tflite", "hdf5", "keras", "tf-savedmodel", "coreml"})
 #: The formats ``torch.load`` (or ``torch.jit.load``) reads.
 TORCH_FORMATS: Final = frozenset({"torch-zip", "torch-pickle", "torchscript"})
 ONNX_MAX_IR: Final = 100
+_ONNX_GRAPH: Final = 7
+_ONNX_HEAD_FIELDS: Final = 32
+_HDF5_MAGIC: Final = b"\x89HDF\r\n\x1a\n"
 
 #: Files that hold weights by their suffix (when their content matches no known format).
 WEIGHT_SUFFIXES: Final = frozenset(
@@ -115,7 +134,7 @@ def _zip_kind(path: Path) -> str:
     try:
         with zipfile.ZipFile(path) as archive:
             names = archive.namelist()
-    except (zipfile.BadZipFile, OSError, ValueError, EOFError):
+    except (*ZIP_ERRORS, OSError):
         return "unknown"
     if any(
         name.endswith("constants.pkl") or name.startswith("code/") or "/code/" in name
@@ -124,6 +143,8 @@ def _zip_kind(path: Path) -> str:
         return "torchscript"
     if any(name == "data.pkl" or name.endswith("/data.pkl") for name in names):
         return "torch-zip"
+    if "config.json" in names and "model.weights.h5" in names:
+        return "keras"
     return "unknown"
 
 
@@ -139,6 +160,38 @@ def _looks_like_onnx(head: bytes) -> bool:
         return False
     field, wire = tag >> 3, tag & 7
     return field > 1 and wire in WIRE_TYPES
+
+
+def _has_onnx_graph(path: Path) -> bool:
+    """Tell whether a protobuf's top level holds field 7 (ModelProto.graph), payloads skipped."""
+    try:
+        with (
+            path.open("rb") as stream,
+            mmap.mmap(stream.fileno(), 0, access=mmap.ACCESS_READ) as buf,
+        ):
+            for index, (field, wire, _value, _length) in enumerate(proto_fields(buf, 0, len(buf))):
+                if field == _ONNX_GRAPH:
+                    return wire == LEN
+                if field > _ONNX_GRAPH or index >= _ONNX_HEAD_FIELDS:
+                    return False
+    except (Malformed, ValueError, OSError):
+        return False
+    return False
+
+
+def _unchecked_format(path: Path, head: bytes) -> str | None:
+    """The no-check formats, by signature or by name (see rule 5)."""
+    if head[4:8] == b"TFL3":
+        return "tflite"
+    if head.startswith(_HDF5_MAGIC):
+        return "hdf5"
+    if path.name == "saved_model.pb":
+        return "tf-savedmodel"
+    if path.suffix.lower() == ".mlmodel" or any(
+        parent.suffix.lower() in {".mlmodelc", ".mlpackage"} for parent in path.parents
+    ):
+        return "coreml"
+    return None
 
 
 def detect_format(path: Path) -> str:
@@ -159,6 +212,18 @@ def detect_format(path: Path) -> str:
     path = Path(path)
     size = path.stat().st_size
     head = _read_head(path)
+    found = _by_signature(path, head, size) or _unchecked_format(path, head)
+    if found is not None:
+        return found
+    if _looks_like_onnx(head) and (path.suffix.lower() == ".onnx" or _has_onnx_graph(path)):
+        return "onnx"
+    if is_pickle(path, head):
+        return "torch-pickle"
+    return "unknown"
+
+
+def _by_signature(path: Path, head: bytes, size: int) -> str | None:
+    """Rules 1 to 4: the formats with a signature of their own."""
     if head.startswith(b"GGUF"):
         return "gguf"
     if head.startswith(b"PK\x03\x04"):
@@ -169,9 +234,7 @@ def detect_format(path: Path) -> str:
         (header_len,) = struct.unpack("<Q", head[:8])
         if 2 <= header_len <= size - 8:  # noqa: PLR2004 - "{}" is the smallest header
             return "safetensors"
-    if _looks_like_onnx(head):
-        return "onnx"
-    return "unknown"
+    return None
 
 
 def detect_file(path: Path) -> ModelFile:
@@ -194,7 +257,8 @@ def is_auxiliary(path: Path) -> bool:
     """Tell trainer state (``training_args.bin``, ``optimizer.pt``, ``rng_state*``) by its name.
 
     Such files sit beside the weights in many repositories and are never loaded for inference,
-    so the checks skip them.
+    so they are not weights; the pickle verifier still searches them for code that loading
+    would run.
 
     Args:
         path: The file.

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final
 
 import attrs
 
+from model_fetch.install.checks._library import judge_with_library
 from model_fetch.install.checks._readiness import Malformed, Readiness, failed, passed
 from model_fetch.install.checks._verifier import FormatVerifier
 
@@ -62,6 +63,8 @@ _GGML_TYPES: Final[dict[int, tuple[str, int, int]]] = {
     34: ("TQ1_0", _QK_K, 2 + 4 * 13),
     35: ("TQ2_0", _QK_K, 2 + 64),
     39: ("MXFP4", 32, 1 + 16),
+    40: ("NVFP4", 64, 36),
+    41: ("Q1_0", 128, 18),
 }
 # GGUF metadata value types with a fixed size in bytes (8 = string and 9 = array are variable).
 _GGUF_FIXED: Final = {0: 1, 1: 1, 2: 2, 3: 2, 4: 4, 5: 4, 6: 4, 7: 1, 10: 8, 11: 8, 12: 8}
@@ -71,6 +74,10 @@ _GGUF_UINT32: Final = 4
 _GGUF_MAX_DIMS: Final = 4
 _GGUF_MAX_ARRAY_DEPTH: Final = 4
 _GGUF_DEFAULT_ALIGNMENT: Final = 32
+
+
+class _Unsupported(Exception):
+    """The file uses a GGML type this check does not know: its soundness cannot be told."""
 
 
 class _Cursor:
@@ -110,12 +117,20 @@ class _Cursor:
             raise Malformed(f"{what}: string of {length} bytes runs past the end of the file")
         return self.take(length)
 
+    def text(self, what: str) -> str:
+        """A string that must be UTF-8, as gguf's reader and llama.cpp require of names."""
+        raw = self.string(what)
+        try:
+            return raw.decode("utf-8")
+        except UnicodeDecodeError:
+            raise Malformed(f"{what} {raw[:40]!r} is not valid UTF-8") from None
+
 
 def _skip_gguf_value(cursor: _Cursor, value_type: int, depth: int = 0) -> None:
     if value_type in _GGUF_FIXED:
         cursor.skip(_GGUF_FIXED[value_type])
     elif value_type == _GGUF_STRING:
-        cursor.string("metadata value")
+        cursor.text("metadata string value")
     elif value_type == _GGUF_ARRAY:
         if depth >= _GGUF_MAX_ARRAY_DEPTH:
             raise Malformed("metadata arrays nested too deeply")
@@ -134,9 +149,9 @@ def _skip_gguf_value(cursor: _Cursor, value_type: int, depth: int = 0) -> None:
 
 def _gguf_tensor_bytes(name: str, dims: list[int], type_id: int) -> int:
     if type_id not in _GGML_TYPES:
-        raise Malformed(
-            f"tensor {name!r} has GGML type {type_id}, unknown to this check; its size cannot be "
-            "verified"
+        raise _Unsupported(
+            f"tensor {name!r} has tensor type {type_id}, which is not known to this version of "
+            "model_fetch; its size cannot be verified"
         )
     type_name, block, block_bytes = _GGML_TYPES[type_id]
     if dims and dims[0] % block:
@@ -151,9 +166,9 @@ def _read_gguf_metadata(cursor: _Cursor, kv_count: int) -> int:
     """Walk the metadata key/values; return ``general.alignment`` (default 32)."""
     alignment = _GGUF_DEFAULT_ALIGNMENT
     for _ in range(kv_count):
-        key = cursor.string("metadata key")
+        key = cursor.text("metadata key")
         value_type = cursor.u32()
-        if key != b"general.alignment":
+        if key != "general.alignment":
             _skip_gguf_value(cursor, value_type)
             continue
         if value_type != _GGUF_UINT32:
@@ -169,7 +184,7 @@ def _read_gguf_tensors(cursor: _Cursor, tensor_count: int) -> list[tuple[str, in
     infos: list[tuple[str, int, int]] = []
     names: set[str] = set()
     for _ in range(tensor_count):
-        name = cursor.string("tensor name").decode("utf-8", "replace")
+        name = cursor.text("tensor name")
         if name in names:
             raise Malformed(f"duplicate tensor name {name!r}")
         names.add(name)
@@ -233,17 +248,36 @@ def check_gguf(path: Path) -> Readiness:
         return failed(checked, f"cannot read the file: {exc}")
     except Malformed as exc:
         return failed(checked, f"invalid GGUF file: {exc}")
+    except _Unsupported as exc:
+        return failed(None, f"unsupported: {exc}")
+    if not details["tensors"]:
+        return failed(
+            checked, "the GGUF file holds no tensors (a vocabulary-only file has no weights)"
+        )
     return passed(checked, **details)
 
 
-@attrs.frozen
+@attrs.frozen(kw_only=True)
 class GgufVerifier(FormatVerifier):
-    """The built-in GGUF check (:func:`check_gguf`) as a verifier."""
+    """The built-in gguf check: :func:`check_gguf`, then its library where installed.
+
+    The library check is ``gguf.GGUFReader``.
+
+    Attributes:
+        use_library: Load files with the gguf library when it is installed (in a sandboxed
+            subprocess); False runs the structural check alone.
+    """
 
     name: ClassVar[str] = "gguf"
     formats: ClassVar[frozenset[str]] = frozenset({"gguf"})
+    use_library: bool = True
 
     def judge(self, files: Sequence[ModelFile], options: CheckOptions) -> list[Readiness]:
-        """Validate each file's structure."""
-        del options  # the structure check has no settings
-        return [check_gguf(file.path) for file in files]
+        """Check each file's structure, then load the sound ones with the library."""
+        return judge_with_library(
+            "gguf",
+            [file.path for file in files],
+            options,
+            structural=check_gguf,
+            use_library=self.use_library,
+        )

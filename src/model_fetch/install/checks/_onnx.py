@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final
 import attrs
 
 from model_fetch.install.checks._detect import ONNX_MAX_IR
+from model_fetch.install.checks._library import judge_with_library
+from model_fetch.install.checks._onnx_walk import check_graph_order, walk_model
 from model_fetch.install.checks._protobuf import LEN, VARINT, proto_fields
 from model_fetch.install.checks._readiness import Malformed, Readiness, failed, passed
 from model_fetch.install.checks._verifier import FormatVerifier
@@ -27,8 +29,19 @@ if TYPE_CHECKING:
     from model_fetch.install.checks._detect import ModelFile
     from model_fetch.install.checks._verifier import CheckOptions
 
-__all__ = ["OnnxVerifier", "check_onnx"]
+__all__ = ["ONNX_KNOWN_IR", "OnnxVerifier", "check_onnx"]
 
+
+class _External(Malformed):
+    """External data outside the model's directory, or missing: never handed to a loader."""
+
+
+class _Unsupported(Exception):
+    """The model is newer than the structural check knows: its soundness cannot be told."""
+
+
+#: The newest IR version the structural check knows (onnx 1.23's onnx.IR_VERSION).
+ONNX_KNOWN_IR: Final = 14
 _ONNX_OPSET_SINCE_IR: Final = 3
 _ONNX_EXTERNAL: Final = 1
 # ONNX field numbers (onnx.proto).
@@ -75,17 +88,17 @@ def _check_initializer(buf: mmap.mmap, start: int, end: int, directory: Path) ->
     relative = external.get("location", "")
     parts = PurePosixPath(relative.replace("\\", "/")).parts
     if not relative or PurePosixPath(relative).is_absolute() or ".." in parts or ":" in relative:
-        raise Malformed(f"initializer {name!r}: unsafe external data location {relative!r}")
+        raise _External(f"initializer {name!r}: unsafe external data location {relative!r}")
     target = directory.joinpath(*parts)
     if not target.is_file():
-        raise Malformed(f"initializer {name!r}: external data file {relative!r} is missing")
+        raise _External(f"initializer {name!r}: external data file {relative!r} is missing")
     try:
         offset = int(external.get("offset") or 0)
         length = int(external.get("length") or 0)
     except ValueError:
-        raise Malformed(f"initializer {name!r}: bad external data offset/length") from None
+        raise _External(f"initializer {name!r}: bad external data offset/length") from None
     if offset < 0 or length < 0 or offset + length > target.stat().st_size:
-        raise Malformed(
+        raise _External(
             f"initializer {name!r}: external data [{offset}, {offset + length}) lies outside "
             f"{relative!r}"
         )
@@ -114,10 +127,17 @@ def _parse_onnx(buf: mmap.mmap, size: int, directory: Path) -> dict[str, Any]:
     ir_version, graphs, opsets = _model_fields(buf, size)
     if ir_version is None or not 1 <= ir_version <= ONNX_MAX_IR:
         raise Malformed(f"missing or implausible ir_version {ir_version}")
+    if ir_version > ONNX_KNOWN_IR:
+        raise _Unsupported(
+            f"IR version {ir_version} is newer than this check knows ({ONNX_KNOWN_IR}); "
+            "install onnx for its own check"
+        )
+    walk_model(buf, 0, size)
     if not graphs:
         raise Malformed("no graph")
     if ir_version >= _ONNX_OPSET_SINCE_IR and not opsets:
         raise Malformed("no opset_import")
+    check_graph_order(buf, graphs)
     nodes = initializers = external = 0
     for start, length in graphs:  # protobuf merges repeated occurrences of a message field
         for field, wire, value, sub_length in proto_fields(buf, start, start + length):
@@ -158,19 +178,42 @@ def check_onnx(path: Path) -> Readiness:
             details = _parse_onnx(buf, size, path.parent)
     except OSError as exc:
         return failed(checked, f"cannot read the file: {exc}")
-    except Malformed as exc:
-        return failed(checked, f"invalid ONNX model: {exc}")
+    except (Malformed, _Unsupported) as exc:
+        return _refusal(checked, exc)
+    if not details["nodes"]:
+        return failed(checked, "the ONNX graph has no nodes: nothing to run", **details)
     return passed(checked, **details)
 
 
-@attrs.frozen
+def _refusal(checked: str, exc: Malformed | _Unsupported) -> Readiness:
+    if isinstance(exc, _Unsupported):
+        return failed(None, f"unsupported: {exc}")
+    if isinstance(exc, _External):
+        return failed(checked, f"invalid ONNX model: {exc}", unsafe=True)
+    return failed(checked, f"invalid ONNX model: {exc}")
+
+
+@attrs.frozen(kw_only=True)
 class OnnxVerifier(FormatVerifier):
-    """The built-in ONNX check (:func:`check_onnx`) as a verifier."""
+    """The built-in onnx check: :func:`check_onnx`, then its library where installed.
+
+    The library check is ``onnx.load + onnx.checker.check_model(full_check=True)``.
+
+    Attributes:
+        use_library: Load files with the onnx library when it is installed (in a sandboxed
+            subprocess); False runs the structural check alone.
+    """
 
     name: ClassVar[str] = "onnx"
     formats: ClassVar[frozenset[str]] = frozenset({"onnx"})
+    use_library: bool = True
 
     def judge(self, files: Sequence[ModelFile], options: CheckOptions) -> list[Readiness]:
-        """Validate each file's structure."""
-        del options  # the structure check has no settings
-        return [check_onnx(file.path) for file in files]
+        """Check each file's structure, then load the sound ones with the library."""
+        return judge_with_library(
+            "onnx",
+            [file.path for file in files],
+            options,
+            structural=check_onnx,
+            use_library=self.use_library,
+        )

@@ -50,6 +50,7 @@ BUILTINS: Final[Mapping[str, str]] = MappingProxyType(
         "torch": f"{_PACKAGE}._torch:TorchVerifier",
         "gguf": f"{_PACKAGE}._gguf:GgufVerifier",
         "onnx": f"{_PACKAGE}._onnx:OnnxVerifier",
+        "pickle": f"{_PACKAGE}._pickle_verifier:PickleVerifier",
         "unrecognised": f"{_PACKAGE}._builtin:UnrecognisedVerifier",
     }
 )
@@ -211,7 +212,7 @@ def register_verifier(name: str, verifier: VerifierEntry, clobber: bool = False)
 
     Args:
         name: The verifier's registered name (the built-in checks are ``safetensors``, ``torch``,
-            ``gguf``, ``onnx`` and ``unrecognised``).
+            ``gguf``, ``onnx``, ``pickle`` and ``unrecognised``).
         verifier: A verifier, a class or factory called with no arguments, or a ``module:attr``
             dotted path to either, imported on first use.
         clobber: Replace an existing registration (a built-in check too) instead of refusing it.

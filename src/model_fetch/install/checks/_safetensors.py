@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final
 
 import attrs
 
+from model_fetch.install.checks._library import judge_with_library
 from model_fetch.install.checks._readiness import Malformed, Readiness, failed, passed
 from model_fetch.install.checks._verifier import FormatVerifier
 
@@ -217,23 +218,43 @@ def check_safetensors(
             raw = stream.read(header_len)
     except OSError as exc:
         return failed(checked, f"cannot read the file: {exc}")
+    return _judge_header(raw, size=size, header_len=header_len, max_tensors=max_tensors)
+
+
+def _judge_header(raw: bytes, *, size: int, header_len: int, max_tensors: int) -> Readiness:
+    checked = "safetensors.header"
     try:
         details = _validate_st_header(
             _parse_st_header(raw), buffer_size=size - 8 - header_len, max_tensors=max_tensors
         )
     except Malformed as exc:
         return failed(checked, f"invalid safetensors header: {exc}", header_bytes=header_len)
-    return passed(checked, header_bytes=header_len, **details)
+    if details["tensors"]:
+        return passed(checked, header_bytes=header_len, **details)
+    return failed(checked, "the safetensors file holds no tensors", header_bytes=header_len)
 
 
-@attrs.frozen
+@attrs.frozen(kw_only=True)
 class SafetensorsVerifier(FormatVerifier):
-    """The built-in safetensors check (:func:`check_safetensors`) as a verifier."""
+    """The built-in safetensors check: :func:`check_safetensors`, then its library where installed.
+
+    The library check is ``safetensors.safe_open``.
+
+    Attributes:
+        use_library: Load files with the safetensors library when it is installed (in a sandboxed
+            subprocess); False runs the structural check alone.
+    """
 
     name: ClassVar[str] = "safetensors"
     formats: ClassVar[frozenset[str]] = frozenset({"safetensors"})
+    use_library: bool = True
 
     def judge(self, files: Sequence[ModelFile], options: CheckOptions) -> list[Readiness]:
-        """Validate each file's header."""
-        del options  # the header check has no settings
-        return [check_safetensors(file.path) for file in files]
+        """Check each file's header, then load the sound ones with the library."""
+        return judge_with_library(
+            "safetensors",
+            [file.path for file in files],
+            options,
+            structural=check_safetensors,
+            use_library=self.use_library,
+        )

@@ -13,28 +13,31 @@ files of one model share one subprocess.
 
 from __future__ import annotations
 
-import contextlib
 import importlib.metadata
 import importlib.util
-import json
-import os
-import signal
-import subprocess
-import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Final
 
 import attrs
 
 from model_fetch._log import get_logger
-from model_fetch.install._torch_probe import MIN_TORCH, looks_like_memory_error, version_tuple
+from model_fetch.install._torch_probe import MIN_TORCH, version_tuple
+from model_fetch.install.checks._accept import accepted
 from model_fetch.install.checks._detect import TORCH_FORMATS, detect_file
 from model_fetch.install.checks._readiness import Readiness, failed, passed
+from model_fetch.install.checks._sandbox import (
+    MEMORY_FACTOR,
+    MEMORY_HEADROOM,
+    MIB,
+    memory_limit_for,
+    run_probe,
+)
 from model_fetch.install.checks._verifier import (
     DEFAULT_TORCH_TIMEOUT,
     CheckOptions,
     FormatVerifier,
 )
+from model_fetch.install.checks._zipcrc import ZIP_CHECK, zip_damage
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
@@ -51,16 +54,6 @@ __all__ = [
 ]
 
 log = get_logger(__name__)
-
-MIB: Final = 1024 * 1024
-GIB: Final = 1024 * MIB
-
-#: Address space granted to the torch subprocess on top of 3x the largest file it loads. Measured
-#: with torch 2.13 (CPU) on Linux x86-64: importing torch peaks at about 510 MiB of address space
-#: and loading adds about 1x the file (with or without mmap), so 2 GiB leaves ample room for
-#: allocator arenas and threads; 256 MiB is not enough even to import torch.
-MEMORY_HEADROOM: Final = 2 * GIB
-MEMORY_FACTOR: Final = 3
 
 _TORCH_HINT: Final = "torch is not installed (pip install 'model_fetch[torch]')"
 _TORCHSCRIPT_REFUSED: Final = (
@@ -101,64 +94,20 @@ def _old_torch(version: str) -> Readiness:
     )
 
 
-def memory_limit_for(size_bytes: int) -> int:
-    """The address-space limit of a torch check subprocess for a file of ``size_bytes``.
-
-    Args:
-        size_bytes: The size of the largest file the subprocess loads.
-
-    Returns:
-        ``3 * size_bytes + 2 GiB`` (see :data:`MEMORY_HEADROOM` for the measurements).
-    """
-    return MEMORY_FACTOR * size_bytes + MEMORY_HEADROOM
+def _probe_script() -> Path:
+    return Path(__file__).parent.parent / "_torch_probe.py"
 
 
-def _probe_command() -> list[str]:
-    probe = Path(__file__).parent.parent / "_torch_probe.py"
-    # -P: never put the script's directory or the working directory on sys.path.
-    if probe.is_file():
-        return [sys.executable, "-P", str(probe)]
-    return [sys.executable, "-P", "-m", "model_fetch.install._torch_probe"]  # pragma: no cover
-
-
-def _probe_env() -> dict[str, str]:
-    env = dict(os.environ)
-    env.pop("TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD", None)
-    env["TORCH_FORCE_WEIGHTS_ONLY_LOAD"] = "1"
-    # Loading needs no parallelism; fewer threads and arenas keep the address space predictable.
-    env["OMP_NUM_THREADS"] = "1"
-    env["MKL_NUM_THREADS"] = "1"
-    env["MALLOC_ARENA_MAX"] = "2"
-    return env
-
-
-def _text(data: str | bytes | None) -> str:
-    if data is None:
-        return ""
-    if isinstance(data, bytes):
-        return data.decode("utf-8", "replace")
-    return data
-
-
-def _describe_exit(returncode: int) -> str:
-    if returncode < 0:
-        with contextlib.suppress(ValueError):
-            return f"killed by {signal.Signals(-returncode).name}"
-        return f"killed by signal {-returncode}"
-    return f"exit status {returncode}"
-
-
-def _crash_reason(returncode: int, stderr: str, limit: int) -> str:
-    lines = [line.strip() for line in stderr.splitlines() if line.strip()]
-    tail = f": {lines[-1][:300]}" if lines else ""
-    if looks_like_memory_error(stderr):
-        return (
-            f"the load check ran out of memory under its {limit // MIB} MiB address-space limit "
-            f"({_describe_exit(returncode)}{tail})"
-        )
-    return (
-        f"the load check process died ({_describe_exit(returncode)}) under its {limit // MIB} MiB "
-        f"address-space limit; the file may need more memory than that, or crash torch{tail}"
+def _loaded(record: dict[str, Any], *, checked: str, fmt: str, facts: dict[str, Any]) -> Readiness:
+    if not record.get("tensors"):
+        loader = "torch.jit.load" if fmt == "torchscript" else "torch.load"
+        return failed(checked, f"{loader} found no tensors in it: it holds no weights", **facts)
+    return passed(
+        checked,
+        tensors=record.get("tensors", 0),
+        parameters=record.get("parameters", 0),
+        mmap=record.get("mmap", False),
+        **facts,
     )
 
 
@@ -168,13 +117,7 @@ def _from_record(record: dict[str, Any], *, fmt: str, limit: int) -> Readiness:
     error = str(record.get("error", ""))
     facts = {"format": fmt, "torch_version": record.get("torch_version")}
     if record.get("ok"):
-        return passed(
-            checked,
-            tensors=record.get("tensors", 0),
-            parameters=record.get("parameters", 0),
-            mmap=record.get("mmap", False),
-            **facts,
-        )
+        return _loaded(record, checked=checked, fmt=fmt, facts=facts)
     if outcome == "unsafe-globals":
         names = [str(name) for name in record.get("globals", [])]
         needs = (
@@ -205,13 +148,6 @@ def _from_record(record: dict[str, Any], *, fmt: str, limit: int) -> Readiness:
     return failed(checked, f"{loader} failed: {error}", **facts)
 
 
-def _size(path: Path) -> int:
-    try:
-        return path.stat().st_size
-    except OSError:  # the probe reports the missing file itself
-        return 0
-
-
 def _run_probe(
     jobs: Sequence[tuple[Path, str]],
     *,
@@ -220,45 +156,18 @@ def _run_probe(
 ) -> list[Readiness]:
     """Load ``(path, format)`` jobs in one subprocess; return one result per job, in order."""
     paths = [path.resolve() for path, _fmt in jobs]
-    largest = max((_size(path) for path in paths), default=0)
-    limit = memory_limit if memory_limit is not None else memory_limit_for(largest)
-    command = [*_probe_command(), "--max-address-space", str(limit)]
+    arguments: list[str] = []
     for path, (_orig, fmt) in zip(paths, jobs, strict=True):
-        command += ["--jit", str(path)] if fmt == "torchscript" else [str(path)]
-    deadline = timeout * len(jobs)
-    log.debug("Running the torch load check on %d file(s), limit %d MiB", len(jobs), limit // MIB)
-    timed_out = False
-    try:
-        done = subprocess.run(  # noqa: S603 - our own interpreter and probe, no shell
-            command,
-            capture_output=True,
-            timeout=deadline,
-            env=_probe_env(),
-            stdin=subprocess.DEVNULL,
-            check=False,
-        )
-        stdout, stderr, returncode = _text(done.stdout), _text(done.stderr), done.returncode
-    except subprocess.TimeoutExpired as exc:
-        stdout, stderr, returncode = _text(exc.stdout), _text(exc.stderr), None
-        timed_out = True
-    records: dict[str, dict[str, Any]] = {}
-    for line in stdout.splitlines():
-        with contextlib.suppress(ValueError):
-            record = json.loads(line)
-            if isinstance(record, dict) and isinstance(record.get("path"), str):
-                records[record["path"]] = record
+        arguments += ["--jit", str(path)] if fmt == "torchscript" else [str(path)]
+    run = run_probe(_probe_script(), arguments, paths, timeout=timeout, memory_limit=memory_limit)
     results: list[Readiness] = []
     for path, (_orig, fmt) in zip(paths, jobs, strict=True):
-        record = records.get(str(path))
+        record = run.records.get(str(path))
         if record is not None:
-            results.append(_from_record(record, fmt=fmt, limit=limit))
+            results.append(_from_record(record, fmt=fmt, limit=run.limit))
             continue
         checked = "torch.jit" if fmt == "torchscript" else "torch.weights_only"
-        if timed_out:
-            reason = f"the load check timed out after {deadline:g} s and was killed"
-        else:
-            reason = _crash_reason(returncode or 0, stderr, limit)
-        results.append(failed(checked, reason, format=fmt, memory_limit=limit))
+        results.append(failed(checked, run.missing_reason(), format=fmt, memory_limit=run.limit))
     return results
 
 
@@ -283,13 +192,21 @@ class TorchVerifier(FormatVerifier):
         """Load each file in the subprocess, except TorchScript without the opt-in."""
         loaded = iter(self._load([file for file in files if not _refused(file, options)], options))
         return [
-            failed(None, _TORCHSCRIPT_REFUSED, format=file.format)
-            if _refused(file, options)
-            else next(loaded)
-            for file in files
+            _refusal(file, options) if _refused(file, options) else next(loaded) for file in files
         ]
 
     def _load(self, files: Sequence[ModelFile], options: CheckOptions) -> list[Readiness]:
+        damaged = [zip_damage(file.path) if file.format == "torch-zip" else None for file in files]
+        sound = [file for file, damage in zip(files, damaged, strict=True) if damage is None]
+        loaded = iter(self._load_sound(sound, options))
+        return [
+            next(loaded)
+            if damage is None
+            else failed(ZIP_CHECK, f"the zip is damaged: {damage}", format=file.format)
+            for file, damage in zip(files, damaged, strict=True)
+        ]
+
+    def _load_sound(self, files: Sequence[ModelFile], options: CheckOptions) -> list[Readiness]:
         if not files:
             return []
         unavailable = _torch_unavailable(self.torch_version())
@@ -303,7 +220,15 @@ class TorchVerifier(FormatVerifier):
 
 
 def _refused(file: ModelFile, options: CheckOptions) -> bool:
+    if accepted(file.path, options.accept):
+        return True
     return file.format == "torchscript" and not options.allow_torchscript
+
+
+def _refusal(file: ModelFile, options: CheckOptions) -> Readiness:
+    if accepted(file.path, options.accept):
+        return failed(None, "accepted by name: not loaded", format=file.format)
+    return failed(None, _TORCHSCRIPT_REFUSED, format=file.format)
 
 
 def check_torch(

@@ -46,12 +46,17 @@ class CheckOptions:
     Attributes:
         timeout: Seconds a torch load may take, per file.
         allow_torchscript: Load TorchScript archives too (this runs their code).
-        memory_limit: Address-space limit of the torch subprocess (default from the file size).
+        memory_limit: Address-space limit of the check subprocesses (default from the file
+            size).
+        accept: Files the user trusts although they hold pickles that run code when loaded:
+            names or glob patterns (``training_args.bin``, ``*.joblib``) matched against a
+            file's name or its path.
     """
 
     timeout: float = DEFAULT_TORCH_TIMEOUT
     allow_torchscript: bool = False
     memory_limit: int | None = None
+    accept: frozenset[str] = frozenset()
 
 
 @attrs.frozen(kw_only=True)

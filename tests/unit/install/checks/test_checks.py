@@ -186,7 +186,7 @@ def _onnx(path: Path, *, external: str | None = None, truncate: int = 0) -> Path
         initializer += _pb(9, bytes(8))  # raw_data
     else:
         initializer += _pb(13, _pb(1, b"location") + _pb(2, external.encode())) + _pb(14, 1)
-    graph = _pb(1, node) + _pb(2, b"g") + _pb(5, initializer)
+    graph = _pb(1, node) + _pb(2, b"g") + _pb(5, initializer) + _pb(11, _pb(1, b"x"))
     model = _pb(1, 8) + _pb(2, b"model_fetch-tests") + _pb(7, graph) + _pb(8, _pb(2, 17))
     path.write_bytes(model[: len(model) - truncate])
     return path
@@ -342,7 +342,7 @@ def test_safetensors_agrees_with_the_library(tmp_path: Path) -> None:
 
 def test_gguf_structure_checked(tmp_path: Path) -> None:
     """A sound GGUF passes; truncation, old versions and unknown types do not."""
-    good = check_file(_gguf(tmp_path / "good.gguf"))
+    good = check_gguf(_gguf(tmp_path / "good.gguf"))
     assert good.ready
     assert good.checked == "gguf.header"
     assert good.details["tensors"] == 1
@@ -352,7 +352,8 @@ def test_gguf_structure_checked(tmp_path: Path) -> None:
     old = check_gguf(_gguf(tmp_path / "v1.gguf", version=1))
     assert "unsupported GGUF version 1" in (old.reason or "")
     unknown = check_gguf(_gguf(tmp_path / "new.gguf", tensor_type=250))
-    assert "unknown to this check" in (unknown.reason or "")
+    assert (unknown.reason or "").startswith("unsupported: ")
+    assert unknown.checked is None
     (tmp_path / "magic.gguf").write_bytes(b"GGUF" + struct.pack("<IQQ", 3, 1 << 60, 0))
     absurd = check_file(tmp_path / "magic.gguf")
     assert not absurd.ready
@@ -361,7 +362,7 @@ def test_gguf_structure_checked(tmp_path: Path) -> None:
 
 def test_onnx_structure_checked(tmp_path: Path) -> None:
     """A well-framed ONNX model passes; truncation and missing external data do not."""
-    good = check_file(_onnx(tmp_path / "model.onnx"))
+    good = check_onnx(_onnx(tmp_path / "model.onnx"))
     assert good.ready
     assert good.checked == "onnx.structure"
     assert good.details["nodes"] == 1
@@ -383,14 +384,15 @@ def test_unknown_format_has_no_check(tmp_path: Path) -> None:
     result = check_file(path)
     assert not result.ready
     assert result.checked is None
-    assert result.reason == "no check for format unknown"
+    assert result.reason == "no check for format hdf5"
 
 
 # torch: in a subprocess --------------------------------------------------------------------
 
 
 def test_check_model_directory_with_config_and_weights(tmp_path: Path) -> None:
-    """A directory of config, tokenizer and weights is ready; the JSON files are ignored."""
+    """Config, tokenizer and weights are ready; a trainer pickle fails until accepted by name."""
+    pytest.importorskip("safetensors", reason="the safetensors library names the check")
     model = tmp_path / "model"
     model.mkdir()
     (model / "config.json").write_text('{"architectures": ["Tiny"], "hidden": {"size": 4}}')
@@ -399,9 +401,12 @@ def test_check_model_directory_with_config_and_weights(tmp_path: Path) -> None:
     _write_safetensors(model / "model.safetensors")
     _save_zip(model / "pytorch_model.bin")
     _save_legacy(model / "legacy.pth")
-    result = check_model(model)
+    refused = check_model(model)
+    assert refused.details["failed"] == ["training_args.bin"]
+    assert "CustomConfig" in (refused.reason or "")
+    result = check_model(model, accept=["training_args.bin"])
     assert result.ready, result.reason
-    assert result.checked == "safetensors.header+torch.weights_only"
+    assert result.checked == "safetensors.safe_open+torch.weights_only"
     assert sorted(result.details["passed"]) == [
         "legacy.pth",
         "model.safetensors",

@@ -22,7 +22,7 @@ from model_fetch.install.checks import (
     registry,
 )
 
-BUILTIN_NAMES = ["safetensors", "torch", "gguf", "onnx", "unrecognised"]
+BUILTIN_NAMES = ["safetensors", "torch", "gguf", "onnx", "pickle", "unrecognised"]
 
 
 class _Policy:
