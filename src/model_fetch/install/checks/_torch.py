@@ -75,6 +75,11 @@ def installed_torch_version() -> str | None:
         return ""
 
 
+def torch_loads_files() -> bool:
+    """Whether the torch check can load files here: torch is installed and new enough."""
+    return _torch_unavailable(installed_torch_version()) is None
+
+
 def _torch_unavailable(version: str | None) -> Readiness | None:
     """A not-ready result when torch is missing (None) or too old, else None."""
     if version is None:

@@ -22,9 +22,11 @@ from model_fetch.install._torch_probe import globals_in_pickle, version_tuple
 from model_fetch.install.checks import (
     BUILTIN_VERIFIERS,
     BuiltinVerifier,
+    PickleVerifier,
     Readiness,
     TorchVerifier,
     VerifierRegistry,
+    available_verifiers,
     check_file,
     check_gguf,
     check_model,
@@ -417,8 +419,29 @@ def test_check_model_directory_with_config_and_weights(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
+def test_malicious_pickles_beside_safe_weights_are_not_ready_without_torch(tmp_path: Path) -> None:
+    """Without torch, a code-running pickle beside valid safetensors still fails the model."""
+    sentinel = tmp_path / "SENTINEL"
+    model = tmp_path / "model"
+    model.mkdir()
+    (model / "raw.bin").write_bytes(pickle.dumps({"w": TouchSentinel(sentinel)}, protocol=2))
+    _malicious_zip(model / "zipped.pt", pickle.dumps({"w": OpenSentinel(sentinel)}, protocol=4))
+    _write_safetensors(model / "model.safetensors")
+    no_torch = [
+        TorchVerifier(torch_version=lambda: None),
+        PickleVerifier(torch_loads=lambda: False),
+        *(v for v in available_verifiers() if v.name not in {"torch", "pickle"}),
+    ]
+    result = check_model(model, verifiers=no_torch)
+    assert not result.ready
+    assert sorted(result.details["failed"]) == ["raw.bin", "zipped.pt"]
+    assert "io.open" in result.details["files"]["zipped.pt"]["reason"]
+    assert not sentinel.exists()
+
+
 def test_malicious_pickles_not_ready_and_never_run(tmp_path: Path) -> None:
     """Raw and zipped malicious pickles are refused with their globals; their code never runs."""
+    _torch()  # the reasons checked here are torch's own
     sentinel = tmp_path / "SENTINEL"
     model = tmp_path / "model"
     model.mkdir()
