@@ -66,3 +66,16 @@ def test_an_archive_that_unpacks_over_the_quota_names_its_own_size(
         assert [m.name for m in downloader.list_models()] == ["small"]
     assert (error.required_bytes, error.available_bytes) == (250_000, 200_000)
     assert "Required: 250000 bytes, Available: 200000 bytes" in str(error)
+
+
+def test_a_refused_download_leaves_no_reserved_space_behind(
+    store: Path, server: FileServer
+) -> None:
+    """A 413 once the size is known keeps no preallocated partial: the next small model fits."""
+    server.add_file("/large.bin", payload(200_000, seed=24))
+    server.add_file("/small.bin", INSTALLED)
+    with Downloader(store=store, max_store_bytes=150_000) as downloader:
+        error = _fails(downloader, server.url("/large.bin"))
+        assert (error.required_bytes, error.available_bytes) == (200_000, 150_000)
+        assert downloader.cache_info().download_bytes == 0
+        downloader.download("small", "v1", download_url=server.url("/small.bin"))
