@@ -284,7 +284,7 @@ class Downloader:
         return self.inventory.verify(name, version)
 
     def prune_partials(self, older_than: float | None = None) -> tuple[int, int]:
-        """Delete partial downloads (untouched ``older_than`` seconds); return count and bytes."""
+        """Delete old partials and dead processes' staging; return how many, and bytes freed."""
         return self.inventory.prune_partials(older_than)
 
     def prune_objects(self, older_than: float | None = None) -> dict[str, int]:

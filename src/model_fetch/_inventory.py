@@ -240,8 +240,13 @@ class Inventory:
         return attrs.evolve(result, signature=signature, signature_error=problem)
 
     def prune_partials(self, older_than: float | None = None) -> tuple[int, int]:
-        """Delete resumable partial downloads; return how many, and the bytes freed."""
-        return self.store.prune_partials(older_than)
+        """Delete resumable partial downloads and abandoned staging; return how many, and bytes.
+
+        Staging left by a dead process goes whatever ``older_than`` says: nobody can resume it.
+        """
+        staged, staged_bytes = self.store.prune_staging()
+        count, freed = self.store.prune_partials(older_than)
+        return count + staged, freed + staged_bytes
 
     def prune_objects(self, older_than: float | None = None) -> dict[str, int]:
         """Clear expired leases, orphans and abandoned uploads on the store and the mirror.

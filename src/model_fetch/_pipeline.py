@@ -404,7 +404,7 @@ class Pipeline:
         outcome = self._install(attempt.staging, files, request.options)
         check_cancelled(attempt.cancel)
         signature = self._signature.check(attempt, outcome.archives)
-        self.store.check_quota()
+        self.store.check_quota(attempt.staging)
         return make_record(
             name=request.model_name,
             version=plan.version,

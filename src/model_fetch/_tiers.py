@@ -8,6 +8,7 @@ installed version, so the fetch step runs only when the store cannot answer.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pathlib
 from typing import TYPE_CHECKING, Protocol
@@ -21,6 +22,7 @@ from model_fetch.exceptions import (
     ChecksumMismatch,
     DownloadCancelled,
     DownloadFailed,
+    InsufficientStorage,
     ModelNotFound,
 )
 
@@ -32,7 +34,7 @@ if TYPE_CHECKING:
     from model_fetch._models import DownloadRequest, Plan, RemoteFile
     from model_fetch._progress import ProgressTracker
     from model_fetch.storage import Store
-    from model_fetch.transfer import HttpClient, Transfer, UrlPolicy
+    from model_fetch.transfer import HttpClient, PartialFile, Transfer, UrlPolicy
 
 __all__ = ["Attempt", "MirrorTier", "OriginTier", "Tier"]
 
@@ -174,15 +176,18 @@ class OriginTier:
         store, tracker, plan = self._store, attempt.tracker, attempt.plan
         dest = store.staging_file(attempt.staging, remote.path)
 
+        # Both checks compare with the space free when this download began: the bytes it has
+        # written since are in today's used figure, and measuring again would count them twice.
         def on_size(size: int) -> None:
             tracker.set_size(index, size)
-            if plan.total_size is None:
-                store.check_space(size + sum(held[:index]))
+            needed = size + sum(held[:index])
+            if plan.total_size is None and available is not None and needed > available:
+                raise store.no_room(needed, available)
 
         def reserve(position: int) -> None:
             held[index] = position
             if available is not None and sum(held) > available:
-                store.check_space(sum(held))
+                raise store.no_room(sum(held), available)
 
         copied = self._from_copy(attempt, index, remote, dest)
         if copied is not None:
@@ -216,10 +221,9 @@ class OriginTier:
                 version=plan.version,
                 url=exc.url,
             ) from exc
-        except DownloadCancelled:
-            # A cancelled download keeps its partial data only when asked to keep temp files.
-            if partial is not None and options.cleanup_temp_files:
-                partial.discard()
+        except (DownloadCancelled, InsufficientStorage) as exc:
+            if partial is not None:
+                _keep_what_resumes(partial, exc, cleanup=options.cleanup_temp_files)
             raise
         verify_outcome(remote, outcome)
         return FileRecord(path=remote.path, size=outcome.size, sha256=outcome.sha256)
@@ -267,3 +271,29 @@ def _clear(directory: str) -> None:
             shutil.rmtree(entry.path, ignore_errors=True)
         else:
             os.unlink(entry.path)
+
+
+def _keep_what_resumes(partial: PartialFile, exc: Exception, *, cleanup: bool) -> None:
+    """What of a partial a failed transfer keeps: a cancel, nothing unless temp files are kept."""
+    if isinstance(exc, DownloadCancelled):
+        if cleanup:
+            partial.discard()
+        return
+    _release_unwritten(partial)
+
+
+def _release_unwritten(partial: PartialFile) -> None:
+    """After a 413, keep only the bytes a resume can use: the space reserved past them goes.
+
+    A preallocated single-stream partial is the file's full size on disk from its first byte;
+    kept as it is, it would hold that space until ``cache-prune`` and make the next download 413
+    too. Without a usable record (nothing resumable) the partial is deleted.
+    """
+    state = partial.load()
+    if state is not None and state.ranges:
+        return  # parallel ranges write in place into a sparse file: nothing was reserved
+    if state is None or state.completed == 0:
+        partial.discard()
+        return
+    with contextlib.suppress(OSError):
+        os.truncate(partial.path, state.completed)

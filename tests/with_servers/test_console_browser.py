@@ -436,3 +436,75 @@ def test_console_works_under_a_path_prefix(
         watch.check()
     finally:
         context.close()
+
+
+#: What scrolls sideways: the page itself, and any element wider than its own box (a table in a
+#: scrolling wrapper, a form field pushed past its card), listed with its overflow in px.
+OVERFLOWS = """() => {
+  const width = document.documentElement.clientWidth;
+  const found = [];
+  if (document.documentElement.scrollWidth > width) {
+    found.push(["page", document.documentElement.scrollWidth - width]);
+  }
+  for (const node of document.querySelectorAll("main *")) {
+    const box = node.getBoundingClientRect();
+    if (box.width === 0) continue;
+    const wider = node.scrollWidth - node.clientWidth;
+    const scrolls = node.clientWidth > 0 && wider > 0;
+    if (box.right > width + 0.5 || (scrolls && getComputedStyle(node).overflowX !== "visible")) {
+      const what = node.id || node.className || node.tagName;
+      found.push([what, Math.round(Math.max(box.right - width, wider))]);
+    }
+  }
+  return found;
+}"""
+
+
+@pytest.mark.parametrize("width", [360, 390])
+def test_phone_width_table_and_forms_fit(
+    browser: Browser, console: RestServer, files: FileServer, width: int
+) -> None:
+    """At 360 and 390 px the installed-models table and the forms fit: nothing scrolls sideways."""
+    files.add_file("/phone.safetensors", safetensors_file())
+    name = f"org/a-model-with-a-rather-long-name-{width}"
+    install(console, name, files.url("/phone.safetensors"))
+    page, watch = open_console(
+        browser, console.url, viewport={"width": width, "height": 800}, is_mobile=True
+    )
+    try:
+        row = model_row(page, name)
+        expect(row).to_have_count(1)
+        expect(row.get_by_role("cell")).to_have_count(8)
+        expect(page.get_by_role("region", name="Cache")).not_to_contain_text(NOT_LOADED)
+        assert page.evaluate(OVERFLOWS) == []
+        remove = row.get_by_role("button", name=re.compile("^Remove"))
+        remove.scroll_into_view_if_needed()
+        box = remove.bounding_box()
+        assert box is not None
+        assert box["x"] >= 0
+        assert box["x"] + box["width"] <= width
+        for label in ("Model name", "Download URL", "Checksum"):
+            field = page.get_by_label(label, exact=True).bounding_box()
+            assert field is not None
+            assert field["x"] + field["width"] <= width, label
+        watch.check()
+    finally:
+        page.context.close()
+
+
+def test_phone_width_token_form_fits(browser: Browser, tmp_path: Path) -> None:
+    """At 360 px the sign-in form of a server with a token fits beside the others, unscrolled."""
+    rest = start_rest(tmp_path, tmp_path / "store", "token-phone", "--token", TOKEN)
+    try:
+        page, watch = open_console(
+            browser, rest.url, viewport={"width": 360, "height": 800}, is_mobile=True
+        )
+        expect(page.get_by_label("API token")).to_be_visible()
+        assert page.evaluate(OVERFLOWS) == []
+        button = page.get_by_role("button", name="Use token").bounding_box()
+        assert button is not None
+        assert button["x"] + button["width"] <= 360
+        watch.check()
+        page.context.close()
+    finally:
+        rest.stop()

@@ -167,9 +167,9 @@ def _add_commands(commands: Any) -> None:
     prune = commands.add_parser(
         "cache-prune",
         help="delete partial downloads; on object stores also leases, orphans, uploads",
-        description="Delete the partial files kept to resume interrupted downloads. On an "
-        "object store (and the mirror) also clear expired leases, orphaned generations and "
-        "abandoned multipart uploads.",
+        description="Delete the partial files kept to resume interrupted downloads, and the "
+        "staging left by a killed download (at any age). On an object store (and the mirror) "
+        "also clear expired leases, orphaned generations and abandoned multipart uploads.",
     )
     prune.add_argument(
         "--older-than",

@@ -60,7 +60,9 @@ def _unpack(staging: Path, record: FileRecord, kind: str) -> list[FileRecord]:
     """Extract one archive next to itself; return the records of the files it held."""
     archive = _staged(staging, record.path)
     parent_rel = record.path.rpartition("/")[0]
-    scratch = Path(tempfile.mkdtemp(prefix="extract-", dir=staging.parent))
+    # Named after the staging directory, so it belongs to the staging's lock (and is reclaimed
+    # with it when this process dies mid-extraction).
+    scratch = Path(tempfile.mkdtemp(prefix=f"{staging.name}.extract-", dir=staging.parent))
     try:
         try:
             extracted = extract(archive, scratch, kind=kind)

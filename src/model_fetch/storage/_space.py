@@ -20,8 +20,9 @@ if TYPE_CHECKING:
     from model_fetch._config import Settings
     from model_fetch.storage._backend import Backend
     from model_fetch.storage._catalog import Catalog
+    from model_fetch.storage._staging import StagingArea
 
-__all__ = ["Space"]
+__all__ = ["Space", "no_room"]
 
 
 class Space:
@@ -31,6 +32,7 @@ class Space:
         backend: The store's backend (where its local directories and its disk are).
         settings: The downloader's settings (the quota).
         catalog: The store's installed versions.
+        staging: The store's staging area.
     """
 
     def __init__(
@@ -38,17 +40,20 @@ class Space:
         backend: Backend,
         settings: Settings,
         catalog: Catalog,
+        staging: StagingArea,
     ) -> None:
         """Nothing is measured until asked."""
         self._backend = backend
         self._settings = settings
         self._catalog = catalog
+        self._staging = staging
 
     def staging_usage(self) -> tuple[int, int]:
-        """Bytes and entries held in the staging area."""
-        base = self._backend.meta_dir(".staging")
-        entries = len(os.listdir(base)) if os.path.isdir(base) else 0
-        return _tree_size(base), entries
+        """Bytes and entries held in the staging area by live installs.
+
+        Staging abandoned by a dead process is reclaimed first, so it is never counted.
+        """
+        return self._staging.usage()
 
     def partials(self) -> list[tuple[str, int, float]]:
         """Every partial download kept: (path, bytes, last modified as a timestamp)."""
@@ -110,31 +115,29 @@ class Space:
 
         Args:
             required: Bytes the download needs in total.
-            already_held: Bytes of it already written to staging (counted as used).
+            already_held: Bytes of it already on disk (they are in the used figure now, so they
+                count as available to it).
         """
         available = self.available()
         if available is None:
             return
         if required - already_held > available:
-            raise InsufficientStorage(
-                f"Insufficient storage space. Required: {_mb(required)}MB, "
-                f"Available: {_mb(available + already_held)}MB",
-                required_bytes=required,
-                available_bytes=available + already_held,
-            )
+            raise no_room(required, available + already_held)
 
-    def check_quota(self) -> None:
-        """Raise InsufficientStorage if the store (staging included) is over its quota."""
+    def check_quota(self, staged: int = 0) -> None:
+        """Raise InsufficientStorage if the store (staging included) is over its quota.
+
+        Args:
+            staged: Bytes of the install being checked (its staging directory), which the
+                message names as required; the rest of the used figure is not available to it.
+        """
         quota = self._settings.max_store_bytes
         if quota is None:
             return
         _total, used, _available = self.capacity()
         if used > quota:
-            raise InsufficientStorage(
-                f"Insufficient storage space. Required: {_mb(used)}MB, Available: {_mb(quota)}MB",
-                required_bytes=used,
-                available_bytes=quota,
-            )
+            required = staged or used
+            raise no_room(required, max(0, quota - (used - required)))
 
     def cache_info(self) -> CacheInfo:
         """Describe the store (the body of ``GET /cache-info``)."""
@@ -164,15 +167,22 @@ class Space:
         )
 
 
-def _tree_size(path: str) -> int:
-    total = 0
-    if not os.path.isdir(path):
-        return 0
-    for dirpath, _dirs, files in os.walk(path):
-        for file in files:
-            with contextlib.suppress(OSError):
-                total += os.path.getsize(os.path.join(dirpath, file))
-    return total
+def no_room(required: int, available: int) -> InsufficientStorage:
+    """The 413 of a download that needs ``required`` bytes where ``available`` are free for it.
+
+    Both figures are the true ones; when they round to the same tenth of a MB the message gives
+    them in bytes, so it always shows why the download did not fit.
+    """
+    shown_required, shown_available = _mb(required), _mb(available)
+    if shown_required == shown_available:
+        text = f"Required: {required} bytes, Available: {available} bytes"
+    else:
+        text = f"Required: {shown_required}MB, Available: {shown_available}MB"
+    return InsufficientStorage(
+        f"Insufficient storage space. {text}",
+        required_bytes=required,
+        available_bytes=available,
+    )
 
 
 def _mb(size: int) -> str:

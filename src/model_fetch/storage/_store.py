@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
-import tempfile
 from typing import TYPE_CHECKING, Any
 
 import attrs
@@ -30,7 +28,8 @@ from model_fetch.storage._local import LocalBackend
 from model_fetch.storage._object import ObjectBackend
 from model_fetch.storage._record import encode_record
 from model_fetch.storage._refs import Refs
-from model_fetch.storage._space import Space
+from model_fetch.storage._space import Space, no_room
+from model_fetch.storage._staging import StagingArea, tree_size
 from model_fetch.transfer import PartialFile
 
 if TYPE_CHECKING:
@@ -40,6 +39,7 @@ if TYPE_CHECKING:
 
     from model_fetch._config import Settings
     from model_fetch._models import CacheInfo, RemoteFile
+    from model_fetch.exceptions import InsufficientStorage
     from model_fetch.storage._backend import Backend
     from model_fetch.storage._locks import StoreLock
     from model_fetch.storage._record import InstallRecord
@@ -95,7 +95,8 @@ class Store:
         self._settings = settings
         self._refs = Refs(self.backend)
         self._catalog = Catalog(self.backend)
-        self._space = Space(self.backend, settings, self._catalog)
+        self._staging = StagingArea(lambda: self.backend.meta_dir(".staging"))
+        self._space = Space(self.backend, settings, self._catalog, self._staging)
 
     # -- availability -------------------------------------------------------------------------
     def ensure_available(self) -> None:
@@ -238,10 +239,19 @@ class Store:
 
     # -- staging and commit -------------------------------------------------------------------
     def new_staging(self) -> str:
-        """Create and return a fresh, empty local staging directory."""
-        base = self.backend.meta_dir(".staging")
-        os.makedirs(base, exist_ok=True)
-        return tempfile.mkdtemp(prefix="stage-", dir=base)
+        """Create and return a fresh, empty local staging directory, held until its end.
+
+        Staging left by a dead process (its lock free) is reclaimed first.
+        """
+        return self._staging.new()
+
+    def prune_staging(self) -> tuple[int, int]:
+        """Delete staging directories whose process died (their lock is free).
+
+        Returns:
+            How many were deleted and how many bytes that freed.
+        """
+        return self._staging.reclaim()
 
     def staging_file(self, staging: str, rel: str) -> str:
         """The local path of a file inside a staging directory, creating its parents."""
@@ -283,11 +293,13 @@ class Store:
             cancel=cancel,
             keep_staging=keep_staging,
         )
+        if not os.path.isdir(staging):  # it became the generation, or was uploaded and removed
+            self._staging.finish(staging)
         return record
 
     def discard(self, staging: str) -> None:
-        """Remove a staging directory after a failure."""
-        shutil.rmtree(staging, ignore_errors=True)
+        """Remove a staging directory after a failure (or once a kept one is done with)."""
+        self._staging.discard(staging)
 
     def remove(self, record: InstallRecord) -> list[str]:
         """Uninstall one version: the record goes first, so a crash mid-way uninstalls it.
@@ -352,9 +364,20 @@ class Store:
         """
         self._space.check_space(required, already_held)
 
-    def check_quota(self) -> None:
-        """Raise InsufficientStorage if the store (staging included) is over its quota."""
-        self._space.check_quota()
+    def check_quota(self, staging: str | None = None) -> None:
+        """Raise InsufficientStorage if the store (staging included) is over its quota.
+
+        Args:
+            staging: The staging directory of the install being checked; its size is the
+                message's required figure.
+        """
+        if self._settings.max_store_bytes is None:
+            return
+        self._space.check_quota(tree_size(staging) if staging else 0)
+
+    def no_room(self, required: int, available: int) -> InsufficientStorage:
+        """The 413 of a download needing ``required`` bytes where ``available`` are free for it."""
+        return no_room(required, available)
 
     def cache_info(self) -> CacheInfo:
         """Describe the store (the body of ``GET /cache-info``)."""
