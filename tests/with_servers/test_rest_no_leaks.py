@@ -39,7 +39,9 @@ def test_internal_error_bodies_name_no_path(
             f"/model-download?wait={wait}",
             json={"model_name": "m", "version": "v1", "download_url": server.url("/m.bin")},
         )
-        if wait == "0":
+        # With wait=0 the answer is "started", unless the job already failed by the time the
+        # server answers (a busy machine): then it is the 500 itself. Both must hide the path.
+        if "download_id" in response.json():
             job = dl.jobs.get(response.json()["download_id"])
             assert job is not None
             job.wait(30)
