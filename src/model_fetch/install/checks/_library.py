@@ -120,11 +120,24 @@ def load_with_library(fmt: str, paths: Sequence[Path], options: CheckOptions) ->
     return results
 
 
+#: Formats whose structural check cannot stand in for the library: only ``onnx.checker`` knows
+#: operator schemas and shapes, so without it an intact structure leaves the file unchecked
+#: (not ready), as a torch file is without torch.
+STRUCTURE_NOT_ENOUGH: Final = frozenset({"onnx"})
+
+
 def _without_library(fmt: str, outcome: Readiness) -> Readiness:
     """Say in a structural outcome that the library's own check did not run."""
     module, _ = LIBRARY_CHECKS[fmt]
-    note = f"{module} is not installed: structural check only (pip install 'model_fetch[checks]')"
+    install = "pip install 'model_fetch[checks]'"
+    note = f"{module} is not installed: structural check only ({install})"
     details = {**outcome.details, "library": note}
+    if (outcome.ready or outcome.reason is None) and fmt in STRUCTURE_NOT_ENOUGH:
+        reason = (
+            f"its structure is intact, but {module} is not installed, so its operators and "
+            f"shapes are unchecked ({install})"
+        )
+        return failed(None, reason, **details)
     if outcome.ready or outcome.reason is None:
         return passed(outcome.checked or fmt, **details)
     return failed(outcome.checked, f"{outcome.reason} ({note})", **details)

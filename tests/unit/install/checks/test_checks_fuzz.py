@@ -58,12 +58,6 @@ def _onnx_loads(path: Path) -> bool:
     return len(model.graph.node) > 0
 
 
-def _onnx_parses(path: Path) -> bool:
-    import onnx  # noqa: PLC0415 - optional dependency
-
-    return len(onnx.load(str(path), load_external_data=False).graph.node) > 0
-
-
 def _gguf_loads(path: Path) -> bool:
     import gguf  # noqa: PLC0415 - optional dependency
 
@@ -130,8 +124,6 @@ def structural_only() -> list[Any]:
 
 def _fuzz(fmt: str, tmp: Path, mutations: list[tuple[str, int, int]], verifiers: Any) -> None:
     library, write, name, loads = FORMATS[fmt]
-    if fmt == "onnx" and verifiers is not BUILTIN_VERIFIERS:
-        loads = _onnx_parses  # operators and shapes: only onnx.checker knows them
     pytest.importorskip(library, reason=f"{library} is the oracle and writes the file")
     base = write(tmp / f"base-{name}")
     data = base.read_bytes()
@@ -175,10 +167,11 @@ def test_ready_agrees_with_the_formats_library(fmt: str, tmp_path: Path) -> None
 def test_structural_fallback_never_passes_what_the_library_refuses(
     fmt: str, tmp_path: Path
 ) -> None:
-    """Without the libraries, the structural checks never pass a file the library cannot read.
+    """Without the libraries, model_fetch never calls ready a file the library refuses.
 
-    For ONNX the oracle is ``onnx.load`` (the parse): operator schemas and shape inference are
-    what only ``onnx.checker`` knows, which is why the library's check is used where installed.
+    The oracle is the library's full check (for ONNX ``onnx.load`` and ``onnx.checker``): GGUF
+    and safetensors stand on their structural checks, and an ONNX model whose structure is intact
+    is left unchecked without onnx, since only its checker knows operator schemas and shapes.
     """
     library, write, name, _ = FORMATS[fmt]
     pytest.importorskip(library, reason=f"{library} is the oracle and writes the file")
@@ -190,3 +183,14 @@ def test_structural_fallback_never_passes_what_the_library_refuses(
         _fuzz(fmt, tmp_path, mutations, structural_only())
 
     run()
+
+
+def test_an_intact_onnx_model_is_unchecked_without_onnx(tmp_path: Path) -> None:
+    """Without onnx installed, an intact ONNX model is not ready and the reason says what to add."""
+    _, write, name, _ = FORMATS["onnx"]
+    pytest.importorskip("onnx", reason="onnx writes the file")
+    path = write(tmp_path / name)
+    result = judge_model([path], structural_only(), CheckOptions(), root=tmp_path)
+    assert not result.ready
+    assert result.details["files"][name]["status"] == "unchecked"
+    assert "model_fetch[checks]" in (result.reason or "")
