@@ -255,16 +255,18 @@ def test_readme_curl_commands(rest: RestServer, server: FileServer) -> None:
     body = json.dumps(
         {"model_name": "resnet50", "version": "v1.0", "download_url": server.url("/curl.bin")}
     )
+    # A large ?wait makes the answer synchronous (docs/rest.md): the server answers when the job
+    # ends, so a busy machine cannot turn "completed" into "started".
     command = [
         "curl",
         "-s",
         "--max-time",
-        "10",
+        "600",
         "-w",
         "\n%{http_code}",
         "-X",
         "POST",
-        f"{rest.url}/model-download",
+        f"{rest.url}/model-download?wait=600",
         "-H",
         "Content-Type: application/json",
         "-d",
@@ -272,7 +274,7 @@ def test_readme_curl_commands(rest: RestServer, server: FileServer) -> None:
 
     def curl(data: str) -> tuple[dict, int]:
         done = subprocess.run(
-            [*command, data], capture_output=True, text=True, timeout=20, check=True
+            [*command, data], capture_output=True, text=True, timeout=620, check=True
         )
         text, _, code = done.stdout.rpartition("\n")
         return json.loads(text), int(code)
