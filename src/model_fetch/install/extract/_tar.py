@@ -169,19 +169,15 @@ def extract_tar(job: Job) -> list[ExtractedFile]:
                 raise UnsafeArchive(archive=label, reason=changed)
             if entry is None:
                 continue
-            parts = entry.path.split("/")
-            if entry.is_dir:
-                _write.make_dirs(label, job.dest, parts)
+            target = _write.make_entry_dirs(label, job.dest, entry)
+            if target is None:
                 continue
-            parent = _write.make_dirs(label, job.dest, parts[:-1])
             with decoding(label, member.name):
                 src = tar.extractfile(member)
             if src is None:  # pragma: no cover - regular files always have data
                 raise UnsafeArchive(archive=label, member=member.name, reason="it has no data")
             with src:
-                result = _write.copy_member(
-                    src, parent / parts[-1], member=entry.path, budget=budget
-                )
+                result = _write.copy_member(src, target, member=entry.path, budget=budget)
             if result.size != member.size:
                 reason = f"{result.size} bytes were read but the header says {member.size}"
                 raise UnsafeArchive(archive=label, member=member.name, reason=reason)

@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from model_fetch.install.extract._codecs import Readable
+    from model_fetch.install.extract._plan import Entry
     from model_fetch.install.extract._values import ExtractLimits
 
 __all__ = ["Budget", "clear", "copy_member", "make_dirs"]
@@ -52,6 +53,20 @@ class Budget:
         if reason is not None:
             raise UnsafeArchive(archive=self.label, member=member, reason=reason)
         self.total = total
+
+
+def make_entry_dirs(label: str, dest: Path, entry: Entry) -> Path | None:
+    """Create the directories a planned entry needs.
+
+    Returns:
+        Where a file entry is to be written (its parent directory now exists), or None for a
+        directory entry, which is then created itself.
+    """
+    parts = entry.path.split("/")
+    if entry.is_dir:
+        make_dirs(label, dest, parts)
+        return None
+    return make_dirs(label, dest, parts[:-1]) / parts[-1]
 
 
 def make_dirs(label: str, dest: Path, parts: list[str]) -> Path:

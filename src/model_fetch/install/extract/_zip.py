@@ -102,17 +102,15 @@ def extract_zip(job: Job) -> list[ExtractedFile]:
         for info, entry in zip(infos, plan.entries, strict=True):
             if entry is None:
                 continue
-            parts = entry.path.split("/")
-            if entry.is_dir:
-                _write.make_dirs(label, job.dest, parts)
+            target = _write.make_entry_dirs(label, job.dest, entry)
+            if target is None:
                 continue
-            parent = _write.make_dirs(label, job.dest, parts[:-1])
             with decoding(label, info.orig_filename):
                 src = zf.open(info)
             with src:
                 result = _write.copy_member(
                     src,
-                    parent / parts[-1],
+                    target,
                     member=entry.path,
                     budget=budget,
                     compressed=info.compress_size,
