@@ -4,9 +4,9 @@ The public API is what this module exports in ``__all__``; everything in a modul
 starts with ``_`` is private and may change without notice.
 """
 
+from __future__ import annotations
+
 import importlib
-import logging
-import typing
 
 from model_fetch.exceptions import (
     ChecksumMismatch,
@@ -24,7 +24,11 @@ from model_fetch.exceptions import (
     UnknownSource,
 )
 
-if typing.TYPE_CHECKING:  # the names below load on first use, so `import model_fetch` stays light
+# typing.TYPE_CHECKING without importing typing (and with it re and enum): mypy reads it the same.
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # the names below load on first use, so `import model_fetch` stays light
+    from typing import Any
+
     from model_fetch._clock import Clock, SystemClock
     from model_fetch._config import MirrorConfig
     from model_fetch._downloader import Downloader
@@ -47,6 +51,8 @@ if typing.TYPE_CHECKING:  # the names below load on first use, so `import model_
     )
     from model_fetch.checksums import Checksum, parse_checksum
     from model_fetch.sources import Source, SourceContext, available_sources, register_source
+
+del TYPE_CHECKING  # not a public name
 
 _LAZY: dict[str, str] = {
     "Clock": "model_fetch._clock",
@@ -82,7 +88,7 @@ _LAZY: dict[str, str] = {
 }
 
 
-def __getattr__(name: str) -> typing.Any:
+def __getattr__(name: str) -> Any:
     """Load a public name on first use (PEP 562)."""
     module = _LAZY.get(name)
     if module is None:
@@ -140,5 +146,3 @@ __all__ = [
     "parse_checksum",
     "register_source",
 ]
-
-logging.getLogger(__name__).addHandler(logging.NullHandler())

@@ -304,6 +304,8 @@ def _open_mirror(mirror: MirrorConfig | Mirror | None, settings: Settings) -> Mi
     """The mirror given, or the one its configuration (or ``MODEL_FETCH_MIRROR``) names."""
     if mirror is not None and not isinstance(mirror, MirrorConfig):
         return mirror
+    if not ((mirror is not None and mirror.url) or settings.mirror):
+        return None  # no fleet: its code (the parallel copy, leases) is never imported
     from model_fetch._mirror import Mirror  # noqa: PLC0415 - only fleets need it
 
     return Mirror.open(mirror, settings)

@@ -61,6 +61,11 @@ class _RedactingFilter(logging.Filter):
 
 _FILTER = _RedactingFilter()
 
+# The library's NullHandler lives here rather than in model_fetch/__init__.py (which would import
+# logging for every `import model_fetch`): every model_fetch logger comes from get_logger, so it
+# is in place before anything of model_fetch can log.
+logging.getLogger("model_fetch").addHandler(logging.NullHandler())
+
 
 def get_logger(name: str) -> logging.Logger:
     """Return the module's logger, with the redacting filter attached."""

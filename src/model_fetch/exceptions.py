@@ -24,11 +24,11 @@ pool or a job queue.
 
 from __future__ import annotations
 
-import inspect
-from typing import TYPE_CHECKING, Any, ClassVar
-
+# typing.TYPE_CHECKING without importing typing: `import model_fetch` loads this module only.
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Sequence
+    from typing import Any, ClassVar
 
 __all__ = [
     "ERROR_TABLE",
@@ -55,6 +55,8 @@ def _rebuild(cls: type[ModelFetchError], message: str, facts: dict[str, Any]) ->
 
 def _fact_names(cls: type[ModelFetchError]) -> tuple[str, ...]:
     """The keyword-only parameters of ``cls``'s constructor: the facts each instance carries."""
+    import inspect  # noqa: PLC0415 - costly (ast, dis, tokenize); only pickling and facts need it
+
     parameters = inspect.signature(cls.__init__).parameters.values()
     return tuple(p.name for p in parameters if p.kind is inspect.Parameter.KEYWORD_ONLY)
 

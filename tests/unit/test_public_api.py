@@ -44,6 +44,27 @@ def test_import_is_light() -> None:
     assert out.stdout.strip() == ""
 
 
+def test_import_loads_only_the_errors() -> None:
+    """`import model_fetch` costs little more than the interpreter: the errors, no typing."""
+    code = (
+        "import sys; before = set(sys.modules); import model_fetch; "
+        "print(','.join(sorted(m for m in set(sys.modules) - before "
+        "if m in ('inspect', 'logging', 're', 'typing') or m.startswith('model_fetch'))))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "model_fetch,model_fetch.exceptions"
+
+
+def test_library_warnings_are_silent_without_logging_configured() -> None:
+    """A warning model_fetch logs prints nothing unless the application configured logging."""
+    code = (
+        "from model_fetch._log import get_logger; "
+        "get_logger('model_fetch.storage').warning('Ignoring unreadable install record')"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stderr == ""
+
+
 def test_lazy_names_resolve() -> None:
     """Every public name resolves through the lazy loader to the real object."""
     from model_fetch._downloader import Downloader  # noqa: PLC0415 - compared with the lazy one

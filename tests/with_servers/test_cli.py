@@ -193,3 +193,45 @@ def test_serve_refuses_public_bind_without_token(store: Path) -> None:
     done = run(store, "serve", "--host", "0.0.0.0", "--port", "1")  # noqa: S104 - never bound
     assert done.returncode == 2
     assert "token" in done.stderr
+
+
+#: What a cache hit must not load: fsspec (with asyncio and ssl), urllib3, the readiness checks
+#: and archive readers, the fleet mirror, and the plugin entry points of installed distributions.
+HEAVY = (
+    "asyncio",
+    "fsspec",
+    "importlib.metadata",
+    "model_fetch._mirror",
+    "model_fetch.install.checks",
+    "model_fetch.install.extract",
+    "ssl",
+    "urllib3",
+)
+
+
+def test_cache_hit_loads_nothing_a_download_needs(
+    store: Path, server: FileServer, url: str
+) -> None:
+    """A cache-hit `download` answers from the install record: no request, and a fast start-up."""
+    assert run(store, "download", "tiny", "--version", "v1", "--url", url).returncode == 0
+    sent = len(server.requests)
+    code = (
+        "import sys\n"
+        "from model_fetch.cli import main\n"
+        "code = main(sys.argv[1:])\n"
+        f"print(','.join(m for m in {HEAVY!r} if m in sys.modules))\n"
+        "sys.exit(code)\n"
+    )
+    args = ("download", "tiny", "--version", "v1", "--url", url, "--if-exists", "reuse")
+    hit = subprocess.run(
+        [sys.executable, "-c", code, *args],
+        env={**os.environ, "MODEL_FETCH_HOME": str(store)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert hit.returncode == 0, hit.stderr
+    assert hit.stdout.startswith("Already installed tiny v1")
+    assert hit.stdout.splitlines()[-1] == ""
+    assert len(server.requests) == sent

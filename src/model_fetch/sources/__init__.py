@@ -163,7 +163,14 @@ def get_source_class(name: str) -> SourceFactory:
         UnknownSource: No source has that name; the message lists the available ones.
         InvalidRequest: The source needs an extra that is not installed.
     """
-    _ensure_loaded()
+    with _lock:
+        # A built-in needs no entry-point scan (no plugin may take its name): a cache hit,
+        # which only checks that its source exists, never reads the installed distributions.
+        builtin = not _entry_points_loaded and name in _BUILTINS
+        if builtin:
+            _registry.setdefault(name, _BUILTINS[name][0])
+    if not builtin:
+        _ensure_loaded()
     with _lock:
         entry = _registry.get(name)
     if entry is None:

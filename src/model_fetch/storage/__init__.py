@@ -5,12 +5,22 @@ object backend (upload, then the record written last with a conditional write; l
 lock is a :class:`StoreLock`.
 """
 
+from typing import TYPE_CHECKING
+
+from model_fetch._lazy import lazy_exports
 from model_fetch.storage._layout import RECORD_NAME
-from model_fetch.storage._lease import Lease, LeaseLost
 from model_fetch.storage._locks import LocalLock, StoreLock
-from model_fetch.storage._objects import store_unavailable
 from model_fetch.storage._record import RECORD_FORMAT, InstallRecord, make_record, plan_etags
 from model_fetch.storage._store import Store
+
+if TYPE_CHECKING:
+    from model_fetch.storage._lease import Lease, LeaseLost
+    from model_fetch.storage._objects import store_unavailable
+
+# Object stores' parts load with their first use: a local store never needs them.
+__getattr__, __dir__ = lazy_exports(
+    __name__, {"Lease": "._lease", "LeaseLost": "._lease", "store_unavailable": "._objects"}
+)
 
 __all__ = [
     "RECORD_FORMAT",

@@ -27,16 +27,19 @@ class Backend(Protocol):
     """Where a store keeps its files, and how it commits, locks and cleans up there.
 
     Attributes:
-        fs: The fsspec filesystem.
         layout: The store's paths.
         url: The store's root as users see it (a local path, or a URL).
         local: Whether it is a local directory (then a download has no upload stage).
     """
 
-    fs: Any
     layout: Layout
     url: str
     local: bool
+
+    @property
+    def fs(self) -> Any:
+        """The fsspec filesystem (a local backend imports fsspec only when this is first read)."""
+        ...
 
     @property
     def object_store(self) -> bool:
@@ -73,6 +76,10 @@ class Backend(Protocol):
 
     def touch(self, marker: str) -> None:
         """Touch a version's access marker (where markers are kept)."""
+        ...
+
+    def read_small(self, path: str) -> bytes:
+        """Read a small file whole (raises FileNotFoundError when it is missing)."""
         ...
 
     def write_small(self, path: str, data: bytes) -> None:

@@ -17,7 +17,7 @@ from model_fetch.exceptions import InvalidRequest
 from model_fetch.storage._hfadopt import adopt_snapshot, cached_snapshots
 from model_fetch.storage._hflayout import RECORDS_DIR, HfLayout
 from model_fetch.storage._layout import RECORD_NAME
-from model_fetch.storage._record import read_record_file
+from model_fetch.storage._record import decode_record
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -46,7 +46,7 @@ class Catalog:
         self._backend.ensure_available()
         path = self._backend.layout.record_path(name, version)
         try:
-            record = read_record_file(self._backend.fs, path)
+            record = decode_record(self._backend.read_small(path))
         except FileNotFoundError:
             return self._adopt(name, version)
         except (ValueError, OSError) as exc:
@@ -127,7 +127,7 @@ class Catalog:
             for version_dir in version_dirs:
                 path = self._backend.layout.join_rel(version_dir, RECORD_NAME)
                 try:
-                    yield read_record_file(self._backend.fs, path)
+                    yield decode_record(self._backend.read_small(path))
                 except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
                     continue
                 except (ValueError, OSError) as exc:
@@ -148,7 +148,7 @@ class Catalog:
                     yield record
         for record_path in glob.glob(layout.join("models--*", RECORDS_DIR, "*", RECORD_NAME)):
             try:
-                record = read_record_file(self._backend.fs, record_path)
+                record = decode_record(self._backend.read_small(record_path))
             except (ValueError, OSError):
                 continue
             if (record.name, record.version) not in seen:

@@ -42,15 +42,15 @@ class HfCacheBackend(LocalBackend):
     """A store in a Hugging Face cache directory (always local).
 
     Args:
-        fs: fsspec's local filesystem.
         path: The cache directory.
+        storage_options: Options for fsspec's local filesystem, when it is first needed.
     """
 
     hf_cache = True
 
-    def __init__(self, fs: Any, path: str) -> None:
+    def __init__(self, path: str, storage_options: dict[str, Any] | None = None) -> None:
         """Resolve the cache directory; nothing is created until the first write."""
-        super().__init__(fs, path)
+        super().__init__(path, storage_options)
         self.hf_layout = HfLayout(self.layout.root, local=True)
         self.layout = self.hf_layout
 

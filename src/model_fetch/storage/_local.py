@@ -27,22 +27,38 @@ __all__ = ["LocalBackend"]
 
 
 class LocalBackend:
-    """A store in a local directory.
+    """A store in a local directory, worked on with ``os`` and ``shutil``.
+
+    fsspec is imported only when something asks for :attr:`fs` (listing every install, the
+    mirror's copy), never to read a record, so a cache hit does without it.
 
     Args:
-        fs: fsspec's local filesystem.
-        path: The root, as fsspec split it from the store's URL.
+        path: The root directory.
+        storage_options: Options for fsspec's local filesystem, when it is first needed.
+        fs: That filesystem, when the caller already opened one (a ``file://`` URL).
     """
 
     local = True
     object_store = False
 
-    def __init__(self, fs: Any, path: str) -> None:
+    def __init__(
+        self, path: str, storage_options: dict[str, Any] | None = None, *, fs: Any = None
+    ) -> None:
         """Resolve the root; nothing is created until the first write."""
-        self.fs = fs
+        self._fs = fs
+        self._storage_options = dict(storage_options or {})
         root = os.path.abspath(os.path.expanduser(path))
         self.layout = Layout(root, local=True)
         self.url = root
+
+    @property
+    def fs(self) -> Any:
+        """The fsspec local filesystem, imported on first use."""
+        if self._fs is None:
+            from fsspec.implementations.local import LocalFileSystem  # noqa: PLC0415 - see above
+
+            self._fs = LocalFileSystem(**self._storage_options)
+        return self._fs
 
     def display(self, path: str) -> str:
         """Local paths are shown as they are."""
@@ -77,6 +93,11 @@ class LocalBackend:
             with open(marker, "a", encoding="utf-8"):
                 pass
             os.utime(marker)
+
+    def read_small(self, path: str) -> bytes:
+        """Read the file."""
+        with open(path, "rb") as handle:
+            return handle.read()
 
     def write_small(self, path: str, data: bytes) -> None:
         """Write beside the target, then rename over it."""
@@ -122,14 +143,13 @@ class LocalBackend:
 
     def _remove_old_generations(self, version_dir: str, keep: str) -> None:
         try:
-            entries = self.fs.ls(version_dir, detail=False)
+            entries = os.listdir(version_dir)
         except FileNotFoundError:
             return
-        for entry in entries:
-            base = os.path.basename(entry)
+        for base in entries:
             if base.startswith(GENERATION_PREFIX) and base != keep:
                 with contextlib.suppress(OSError):
-                    self.rm_tree(entry)
+                    self.rm_tree(os.path.join(version_dir, base))
 
     def lock(self, name: str, version: str) -> LocalLock:
         """A lock file under the root's ``.locks``."""

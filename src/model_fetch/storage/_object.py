@@ -120,6 +120,12 @@ class ObjectBackend:
     def touch(self, marker: str) -> None:
         """Object stores keep no access marker."""
 
+    def read_small(self, path: str) -> bytes:
+        """One GET of the whole object."""
+        with self.fs.open(path, "rb") as handle:
+            data: bytes = handle.read()
+        return data
+
     def write_small(self, path: str, data: bytes) -> None:
         """One PUT: the object appears whole."""
         self.fs.pipe_file(path, data)

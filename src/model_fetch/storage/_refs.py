@@ -48,8 +48,8 @@ class Refs:
             except (OSError, ValueError):
                 return None
         try:
-            with self._backend.fs.open(self._backend.layout.alias_path(name, ref), "rb") as handle:
-                version = json.loads(handle.read())["version"]
+            path = self._backend.layout.alias_path(name, ref)
+            version = json.loads(self._backend.read_small(path))["version"]
         except (FileNotFoundError, KeyError, TypeError, ValueError, OSError):
             return None
         return version if isinstance(version, str) else None

@@ -23,14 +23,11 @@ from model_fetch.storage._catalog import Catalog
 from model_fetch.storage._hfcache import HfCacheBackend
 from model_fetch.storage._hflayout import hf_cache_root
 from model_fetch.storage._layout import REFS_DIR, new_generation, partial_key
-from model_fetch.storage._lease import Lease
 from model_fetch.storage._local import LocalBackend
-from model_fetch.storage._object import ObjectBackend
 from model_fetch.storage._record import encode_record
 from model_fetch.storage._refs import Refs
 from model_fetch.storage._space import Space, no_room
 from model_fetch.storage._staging import StagingArea, tree_size
-from model_fetch.transfer import PartialFile
 
 if TYPE_CHECKING:
     import datetime as dt
@@ -41,8 +38,10 @@ if TYPE_CHECKING:
     from model_fetch._models import CacheInfo, RemoteFile
     from model_fetch.exceptions import InsufficientStorage
     from model_fetch.storage._backend import Backend
+    from model_fetch.storage._lease import Lease
     from model_fetch.storage._locks import StoreLock
     from model_fetch.storage._record import InstallRecord
+    from model_fetch.transfer import PartialFile
 
 __all__ = ["Store"]
 
@@ -63,29 +62,15 @@ class Store:
         storage_options: dict[str, Any] | None = None,
     ) -> None:
         """Open the store; the root directory is created on first write."""
-        import fsspec  # noqa: PLC0415 - keeps `import model_fetch` light
-        from fsspec.implementations.local import LocalFileSystem  # noqa: PLC0415
-
         text = os.fspath(root)
         hf_root = hf_cache_root(text)
-        options = dict(storage_options or {})
-        if fsspec.core.split_protocol(text)[0] in {"s3", "s3a"}:
-            # Another node's new record must be seen at once: never answer from a stale listing.
-            options.setdefault("use_listings_cache", False)
-        try:
-            self.fs, path = fsspec.core.url_to_fs(hf_root or text, **options)
-        except ImportError as exc:
-            raise StoreUnavailable(
-                f"Cannot open the store {text}: {exc} (install model_fetch[s3] for s3://)",
-                url=text,
-            ) from exc
         self.backend: Backend
         if hf_root is not None:
-            self.backend = HfCacheBackend(self.fs, path)
-        elif isinstance(self.fs, LocalFileSystem):
-            self.backend = LocalBackend(self.fs, path)
+            self.backend = HfCacheBackend(hf_root, storage_options)
+        elif (local := _local_path(text)) is not None:  # no fsspec unless something reads `fs`
+            self.backend = LocalBackend(local, storage_options)
         else:
-            self.backend = ObjectBackend(self.fs, path, settings)
+            self.backend = _open_url(text, dict(storage_options or {}), settings)
         #: Whether the store is a Hugging Face cache (``store="hf-cache"``).
         self.hf_cache = hf_root is not None
         self.layout = self.backend.layout
@@ -97,6 +82,11 @@ class Store:
         self._catalog = Catalog(self.backend)
         self._staging = StagingArea(lambda: self.backend.meta_dir(".staging"))
         self._space = Space(self.backend, settings, self._catalog, self._staging)
+
+    @property
+    def fs(self) -> Any:
+        """The store's fsspec filesystem (a local store imports fsspec when this is first read)."""
+        return self.backend.fs
 
     # -- availability -------------------------------------------------------------------------
     def ensure_available(self) -> None:
@@ -207,6 +197,8 @@ class Store:
     # -- partial downloads and cleanup --------------------------------------------------------
     def partial(self, name: str, version: str, rel: str, url: str) -> PartialFile:
         """The resumable partial download of one file of one (name, version)."""
+        from model_fetch.transfer import PartialFile  # noqa: PLC0415 - a cache hit needs none
+
         key = partial_key(name, version, rel, url)
         return PartialFile(self.backend.meta_dir(".partials"), key, url)
 
@@ -340,6 +332,8 @@ class Store:
 
     def lease(self, name: str, *, what: str) -> Lease:
         """A lease object under ``.leases/`` (object stores with conditional writes)."""
+        from model_fetch.storage._lease import Lease  # noqa: PLC0415 - object stores only
+
         return Lease(self.fs, self.layout.lease_path(name), self._settings.lease_ttl, what=what)
 
     # -- space --------------------------------------------------------------------------------
@@ -382,6 +376,34 @@ class Store:
     def cache_info(self) -> CacheInfo:
         """Describe the store (the body of ``GET /cache-info``)."""
         return self._space.cache_info()
+
+
+def _local_path(text: str) -> str | None:
+    """The directory a store argument names when it is a plain path or ``file://`` URL."""
+    path = text.removeprefix("file://")
+    return path if "://" not in path and "::" not in path else None
+
+
+def _open_url(text: str, options: dict[str, Any], settings: Settings) -> Backend:
+    """The backend of a store given by any other fsspec URL (an object store, ``memory://``)."""
+    import fsspec  # noqa: PLC0415 - only URL stores need it
+    from fsspec.implementations.local import LocalFileSystem  # noqa: PLC0415
+
+    from model_fetch.storage._object import ObjectBackend  # noqa: PLC0415 - leases, sweeps
+
+    if fsspec.core.split_protocol(text)[0] in {"s3", "s3a"}:
+        # Another node's new record must be seen at once: never answer from a stale listing.
+        options.setdefault("use_listings_cache", False)
+    try:
+        fs, path = fsspec.core.url_to_fs(text, **options)
+    except ImportError as exc:
+        raise StoreUnavailable(
+            f"Cannot open the store {text}: {exc} (install model_fetch[s3] for s3://)",
+            url=text,
+        ) from exc
+    if isinstance(fs, LocalFileSystem):  # local://, a chained URL ending on the local disk
+        return LocalBackend(path, fs=fs)
+    return ObjectBackend(fs, path, settings)
 
 
 def _ignore(_size: int) -> None:

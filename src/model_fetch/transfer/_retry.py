@@ -8,7 +8,6 @@ an attempt; the single-stream fetch of a whole file and each parallel segment bo
 from __future__ import annotations
 
 import datetime as dt
-import email.utils
 import random
 from typing import TYPE_CHECKING, Final, TypeVar
 
@@ -99,6 +98,8 @@ def parse_retry_after(value: str | None, now: dt.datetime | None = None) -> floa
     value = value.strip()
     if value.isdigit():
         return float(value)
+    import email.utils  # noqa: PLC0415 - with socket, costly; a cache hit sends no request
+
     try:
         when = email.utils.parsedate_to_datetime(value)
     except (TypeError, ValueError):

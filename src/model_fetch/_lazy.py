@@ -1,0 +1,46 @@
+"""Lazy exports for a package's ``__init__`` (PEP 562): each name's module loads on first use.
+
+A package that re-exports names from heavy modules (the install checks, the signing rules)
+binds ``__getattr__, __dir__ = lazy_exports(__name__, {...})`` instead of importing them, so
+importing one of its submodules, or the package itself, costs nothing until a name is used.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping
+
+__all__ = ["lazy_exports"]
+
+
+def lazy_exports(
+    package: str, modules: Mapping[str, str]
+) -> tuple[Callable[[str], object], Callable[[], list[str]]]:
+    """The ``__getattr__`` and ``__dir__`` of a package whose names load on first use.
+
+    Args:
+        package: The package's ``__name__``.
+        modules: Each exported name, and the module (absolute, or relative to ``package`` when
+            it starts with a dot) that defines it.
+
+    Returns:
+        The package's module ``__getattr__`` (imports the name's module, caches the value in
+        the package) and ``__dir__`` (the names loaded so far and those still to load).
+    """
+
+    def __getattr__(name: str) -> object:  # noqa: N807 - the module hook of PEP 562
+        module = modules.get(name)
+        if module is None:
+            raise AttributeError(f"module {package!r} has no attribute {name!r}")
+        value = getattr(importlib.import_module(module, package), name)
+        setattr(sys.modules[package], name, value)
+        return value
+
+    def __dir__() -> list[str]:  # noqa: N807 - the module hook of PEP 562
+        return sorted({*vars(sys.modules[package]), *modules})
+
+    return __getattr__, __dir__
