@@ -9,12 +9,29 @@ from __future__ import annotations
 
 import importlib
 import sys
+import types
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
 
 __all__ = ["lazy_exports"]
+
+
+class _Package(types.ModuleType):
+    """A package whose exported names outrank its submodules of the same name.
+
+    The import system binds a submodule as an attribute of its package once it has loaded it
+    (``model_fetch.install.extract``, the subpackage); where the package exports a name of that
+    spelling (``extract``, the function), the export stays what the attribute means, as it did
+    when the package imported its names eagerly.
+    """
+
+    def __setattr__(self, name: str, value: object) -> None:
+        exported = vars(self).get("__lazy_exports__", {})
+        if name in exported and getattr(value, "__name__", None) == f"{self.__name__}.{name}":
+            return
+        super().__setattr__(name, value)
 
 
 def lazy_exports(
@@ -43,4 +60,7 @@ def lazy_exports(
     def __dir__() -> list[str]:  # noqa: N807 - the module hook of PEP 562
         return sorted({*vars(sys.modules[package]), *modules})
 
+    module = sys.modules[package]
+    module.__lazy_exports__ = modules  # type: ignore[attr-defined]
+    module.__class__ = _Package
     return __getattr__, __dir__

@@ -24,10 +24,7 @@ from model_fetch._cancel import check_cancelled
 from model_fetch._log import get_logger, redact_url
 from model_fetch.exceptions import DownloadFailed
 from model_fetch.transfer._flow import STALL_MIN_BYTES, DeadlinePassed, Pace
-from model_fetch.transfer._fsspec import attempt_fsspec
 from model_fetch.transfer._outcome import FetchOutcome
-from model_fetch.transfer._retry import Retry, Retryable, run_with_retries
-from model_fetch.transfer._sink import Sink
 
 if TYPE_CHECKING:
     import threading
@@ -39,6 +36,8 @@ if TYPE_CHECKING:
     from model_fetch.transfer._partial import PartialFile
     from model_fetch.transfer._policy import UrlPolicy
     from model_fetch.transfer._resume import ResumeState
+    from model_fetch.transfer._retry import Retry, Retryable
+    from model_fetch.transfer._sink import Sink
 
 __all__ = ["MIN_BUFFER", "STALL_MIN_BYTES", "FetchOutcome", "Transfer"]
 
@@ -109,6 +108,10 @@ class Transfer:
             ModelNotFound: The server answered 404 or 410, or the file does not exist.
             InsufficientStorage: The disk or the quota filled up.
         """
+        # The retry loop, the sink and its writer load with the first fetch: building the
+        # engine (a pipeline does, for a cache hit too) costs nothing.
+        from model_fetch.transfer._retry import Retry, run_with_retries  # noqa: PLC0415
+
         url = redact_url(remote.url)
         if policy is not None:
             policy.check(remote.url, resolve=False)
@@ -186,6 +189,9 @@ class _Attempts:
 
     def run(self) -> FetchOutcome:
         """Make one attempt; raise Retryable (after recording where the next one starts)."""
+        from model_fetch.transfer._retry import Retryable  # noqa: PLC0415 - see fetch
+        from model_fetch.transfer._sink import Sink  # noqa: PLC0415
+
         pace = Pace(
             deadline_at=self.deadline_at,
             min_rate=self.options.min_rate,
@@ -248,6 +254,8 @@ class _Attempts:
                 parallel=self.parallel,
             )
         else:
+            from model_fetch.transfer._fsspec import attempt_fsspec  # noqa: PLC0415
+
             attempt_fsspec(remote, sink, buffer_size=buffer_size, on_size=self.on_size)
 
     def _deadline_failure(self) -> DownloadFailed:
