@@ -162,6 +162,43 @@ def test_private_repo_token_never_reaches_the_cdn(
     assert all("authorization" not in r.headers for r in cdn_requests)
 
 
+def test_the_token_huggingface_cli_login_stored_is_used(
+    downloader: Downloader, hub: TestHub, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Without HF_TOKEN, the token file of `huggingface-cli login` opens a private repo."""
+    hub.add_repo("acme/private", FILES, private=True)
+    monkeypatch.delenv("HF_TOKEN", raising=False)
+    monkeypatch.delenv("HUGGING_FACE_HUB_TOKEN", raising=False)
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf-home"))
+    (tmp_path / "hf-home").mkdir()
+    (tmp_path / "hf-home" / "token").write_text(TOKEN + "\n")
+    result = downloader.download("acme/private", source="huggingface")
+    assert installed(result.directory)["config.json"] == FILES[0].data
+    monkeypatch.setenv("HF_TOKEN_PATH", str(tmp_path / "elsewhere"))  # where the file is not
+    with pytest.raises(ModelNotFound, match="HF_TOKEN"):
+        downloader.download("acme/private", source="huggingface", force_download=True)
+
+
+def test_a_download_does_not_import_huggingface_hub(store: Path, hub: TestHub, repo: str) -> None:
+    """The Hub's metadata comes over model_fetch's own client: no 0.9 s huggingface_hub import."""
+    code = (
+        "import sys\n"
+        "from model_fetch import Downloader\n"
+        "with Downloader(store=sys.argv[1]) as dl:\n"
+        "    result = dl.download(sys.argv[2], source='huggingface')\n"
+        "print(result.checksum_verified, 'huggingface_hub' in sys.modules)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code, str(store), repo],
+        env={**os.environ, "HF_ENDPOINT": hub.endpoint},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["True", "False"]
+
+
 def test_gated_repo_without_token(downloader: Downloader, hub: TestHub) -> None:
     """A gated repo without a token fails with a clear error that names HF_TOKEN."""
     hub.add_repo("acme/gated", FILES, gated=True)
