@@ -14,6 +14,7 @@ import pytest
 from model_fetch import ChecksumMismatch, Downloader, ModelNotFound
 from support.helpers import payload
 from support.hfhub import HubFile, TestHub
+from support.server import Fault, FileServer
 
 TOKEN = "hf_testtoken1234567890"
 
@@ -197,6 +198,25 @@ def test_a_download_does_not_import_huggingface_hub(store: Path, hub: TestHub, r
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["True", "False"]
+
+
+def test_small_files_are_fetched_together(
+    downloader: Downloader, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One small file stalling does not hold up the next: several are in flight at once."""
+    stalled = HubFile(path="a.safetensors", data=payload(50_000, seed=31), lfs=True)
+    other = HubFile(path="b.safetensors", data=payload(60_000, seed=32), lfs=True)
+    with FileServer() as cdn, TestHub(cdn_base_url=cdn.url("")) as hub:
+        for file in (stalled, other):
+            cdn.add_file(f"/{file.sha256}", file.data)
+        cdn.queue(f"/{stalled.sha256}", Fault(stall_after=0))  # silent until the read timeout
+        hub.add_repo("acme/pair", [stalled, other])
+        monkeypatch.setenv("HF_ENDPOINT", hub.endpoint)
+        result = downloader.download("acme/pair", source="huggingface", options={"timeout": 2})
+        order = [r.path for r in cdn.requests]
+    assert installed(result.directory) == {stalled.path: stalled.data, other.path: other.data}
+    assert sorted(order) == sorted([f"/{stalled.sha256}"] * 2 + [f"/{other.sha256}"])
+    assert order.index(f"/{other.sha256}") < len(order) - 1, "b was asked for before a's retry"
 
 
 def test_gated_repo_without_token(downloader: Downloader, hub: TestHub) -> None:
