@@ -120,8 +120,8 @@ class ObjectBackend:
     def touch(self, marker: str) -> None:
         """Object stores keep no access marker."""
 
-    def write_small(self, path: str, data: bytes) -> None:
-        """One PUT: the object appears whole."""
+    def write_small(self, path: str, data: bytes, *, scratch: str | None = None) -> None:  # noqa: ARG002
+        """One PUT: the object appears whole (no temporary name, so no scratch)."""
         self.fs.pipe_file(path, data)
 
     def rm_tree(self, path: str) -> None:

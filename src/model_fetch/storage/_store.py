@@ -193,8 +193,16 @@ class Store:
 
     # -- refs ---------------------------------------------------------------------------------
     def write_alias(self, name: str, ref: str, version: str) -> None:
-        """Remember that ``ref`` (a branch, "latest") resolved to ``version``, for offline use."""
-        self._refs.write(name, ref, version)
+        """Remember that ``ref`` (a branch, "latest") resolved to ``version``, for offline use.
+
+        On a local disk the temporary name is made in a staging directory, so a process killed
+        before its rename leaves nothing beside the refs (huggingface_hub would read it as a ref).
+        """
+        if not self.local:
+            self._refs.write(name, ref, version)
+            return
+        with self._staging.scratch() as scratch:
+            self._refs.write(name, ref, version, scratch=scratch)
 
     def read_alias(self, name: str, ref: str) -> str | None:
         """Return the version ``ref`` last resolved to, or None."""
