@@ -235,25 +235,24 @@ def check_blobs(root: Path, context: str, *, after_prune: bool) -> None:
                 blob = root / "blobs" / "sha256" / file.sha256
                 assert blob.exists(), (context, file)
                 assert os.path.samefile(blob, installed), (context, file)
+    if not after_prune:
+        return
     blobs: dict[tuple[int, int], list[Path]] = {}
     for path in (root / "blobs").rglob("*") if (root / "blobs").exists() else ():
         if path.is_file():
             info = path.stat()
             blobs.setdefault((info.st_dev, info.st_ino), []).append(path)
     for entries in blobs.values():
-        links = entries[0].stat().st_nlink
-        if after_prune:
-            assert links > len(entries), (context, "unused blob", entries)
-    if after_prune:
-        generations = {
-            path.relative_to(root / "models").as_posix()
-            for path in (root / "models").glob("*/*/g-*")
-        }
-        wanted = {
-            downloader.store.generation_dir(record).removeprefix(str(root / "models") + "/")
-            for record in records
-        }
-        assert generations == wanted, context
+        # Links outside blobs/ are installed files: a blob with none is used by nobody.
+        assert entries[0].stat().st_nlink > len(entries), (context, "unused blob", entries)
+    generations = {
+        path.relative_to(root / "models").as_posix() for path in (root / "models").glob("*/*/g-*")
+    }
+    wanted = {
+        downloader.store.generation_dir(record).removeprefix(str(root / "models") + "/")
+        for record in records
+    }
+    assert generations == wanted, context
 
 
 def check_hf_blobs(root: Path, context: str) -> None:
