@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     import os
     from collections.abc import Callable, Sequence
 
-    from model_fetch._models import InstallResult, Plan, Progress
+    from model_fetch._models import Plan, Progress
     from model_fetch.storage import Store
 
 __all__ = ["fetch"]
@@ -137,8 +137,11 @@ def _options(
 ) -> DownloadOptions:
     """The request's options: ``given``, with the file selection the arguments make."""
     options = DownloadOptions.from_mapping(given)
+    selection = {"allow_patterns": allow, "ignore_patterns": ignore}
     if filename is not None:
-        if any(value is not None for value in (allow, ignore, *_patterns(options))):
+        if any(value is not None for value in selection.values()) or any(
+            getattr(options, key) is not None for key in selection
+        ):
             raise InvalidRequest(
                 "filename fetches one file, and allow_patterns/ignore_patterns select the files "
                 "of a snapshot: give one or the other"
@@ -146,20 +149,14 @@ def _options(
         # validate_relpath refuses "*" and "?", so "[" is the one glob character left to escape.
         exact = filename.replace("[", "[[]")
         return attrs.evolve(options, allow_patterns=(exact,), extract_after_download=False)
-    changes: dict[str, tuple[str, ...]] = {}
-    for key, value, already in zip(
-        ("allow_patterns", "ignore_patterns"), (allow, ignore), _patterns(options), strict=True
-    ):
+    changes: dict[str, Any] = {}
+    for key, value in selection.items():
         if value is None:
             continue
-        if already is not None:
+        if getattr(options, key) is not None:
             raise InvalidRequest(f"{key} is given twice: as an argument and in options")
         changes[key] = (value,) if isinstance(value, str) else tuple(value)
     return attrs.evolve(options, **changes)
-
-
-def _patterns(options: DownloadOptions) -> tuple[tuple[str, ...] | None, tuple[str, ...] | None]:
-    return options.allow_patterns, options.ignore_patterns
 
 
 def _run(
@@ -175,10 +172,14 @@ def _run(
             "machine: use Downloader.download, whose result names the installed files' URL"
         )
 
+    if filename is None:
+        result = downloader.run(request, progress=progress)
+        return Path(result.file_path if request.download_url else result.directory)
+
     def listed(plan: Plan) -> None:
         """Refuse a filename the source does not have, before anything is downloaded."""
         paths = sorted(file.path for file in plan.files)
-        if filename is not None and filename not in paths:
+        if filename not in paths:
             shown = ", ".join(paths[:_SHOWN_NAMES]) + (", ..." if len(paths) > _SHOWN_NAMES else "")
             raise ModelNotFound(
                 f"Model '{request.model_name}' version '{plan.version}' has no file "
@@ -188,10 +189,4 @@ def _run(
             )
 
     result = downloader.run(request, progress=progress, on_plan=listed)
-    return _path(result, request, filename)
-
-
-def _path(result: InstallResult, request: DownloadRequest, filename: str | None) -> Path:
-    if filename is not None:
-        return Path(result.directory, *filename.split("/"))
-    return Path(result.file_path if request.download_url else result.directory)
+    return Path(result.directory, *filename.split("/"))

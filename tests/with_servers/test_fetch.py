@@ -72,7 +72,7 @@ def test_patterns_return_a_directory_holding_exactly_the_selection(
     )
     assert path.is_dir()
     assert tree(path) == {p: DATA[p] for p in ("config.json", "model.safetensors")}
-    assert path.name == hub.commit_sha(REPO, "main")
+    assert path.parent.name == hub.commit_sha(REPO, "main"), "./<commit>/g-<generation>"
     assert len([r for r in hub.requests if r.origin == "cdn"]) == 1, "onnx/ was not fetched"
 
 
