@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+import tarfile
 import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -85,6 +87,28 @@ def test_filename_fetches_only_that_file_and_returns_its_path(hub: TestHub, stor
     assert [p.rsplit("/resolve/", 1)[1] for p in downloads(hub)] == [
         f"{hub.commit_sha(REPO, 'main')}/tokenizer/vocab.txt"
     ]
+
+
+def test_a_filename_is_matched_literally(hub: TestHub, store: Path) -> None:
+    """A file name holding glob characters ("[1]") selects that file, not the names it matches."""
+    files = [HubFile(path="shard[1].bin", data=b"bracketed"), HubFile(path="shard1.bin", data=b"1")]
+    hub.add_repo("acme/shards", files)
+    path = fetch("acme/shards", source="huggingface", store=store, filename="shard[1].bin")
+    assert path.read_bytes() == b"bracketed"
+    assert tree(path.parent) == {"shard[1].bin": b"bracketed"}
+
+
+def test_a_filename_is_installed_as_published(hub: TestHub, store: Path) -> None:
+    """An archive named by filename= comes back as the archive (hf_hub_download never unpacks)."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as archive:
+        member = tarfile.TarInfo("inner.txt")
+        member.size = 5
+        archive.addfile(member, io.BytesIO(b"inner"))
+    hub.add_repo("acme/bundle", [HubFile(path="bundle.tar", data=buffer.getvalue())])
+    path = fetch("acme/bundle", source="huggingface", store=store, filename="bundle.tar")
+    assert path.read_bytes() == buffer.getvalue()
+    assert tree(path.parent) == {"bundle.tar": buffer.getvalue()}
 
 
 def test_a_second_call_is_served_from_the_store(hub: TestHub, store: Path) -> None:
