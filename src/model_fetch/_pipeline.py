@@ -302,7 +302,7 @@ class Pipeline:
             download_url=found.download_url,
             source=found.source,
         )
-        plan = _select(plan, request, keep=None)
+        plan = _select(plan, request, keep=self.store.installed(request.model_name, found.version))
         lock = self.store.lock(request.model_name, plan.version)
         lock.acquire(timeout=self.settings.lock_timeout, cancel=cancel)
         try:

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
 
     from model_fetch import Progress
+    from support.s3 import MotoServer
     from support.server import FileServer
 
 REPO = "acme/tiny-bert"
@@ -133,6 +134,23 @@ def test_offline_refuses_what_the_store_does_not_hold(hub: TestHub, store: Path)
         fetch(REPO, source="huggingface", store=store, filename="README.md", offline=True)
     with Downloader(store, offline=True) as downloader, pytest.raises(OfflineModeError):
         downloader.download(REPO, source="huggingface", options={"allow_patterns": ["*.onnx"]})
+    assert hub.requests == []
+
+
+def test_offline_from_the_mirror_keeps_what_the_store_holds(
+    hub: TestHub, s3: MotoServer, tmp_path: Path
+) -> None:
+    """Offline, a file the store lacks comes from the mirror and joins the files installed."""
+    mirror = f"s3://{s3.new_bucket()}/mirror"
+    with Downloader(tmp_path / "a", mirror=mirror) as node_a:
+        fetch(REPO, source="huggingface", downloader=node_a)  # publishes the whole repository
+    with Downloader(tmp_path / "b", mirror=mirror) as node_b:
+        fetch(REPO, source="huggingface", filename="config.json", downloader=node_b)
+    hub.reset_requests()
+    with Downloader(tmp_path / "b", mirror=mirror, offline=True) as node_b:
+        weights = fetch(REPO, source="huggingface", filename="model.safetensors", downloader=node_b)
+    assert weights.read_bytes() == DATA["model.safetensors"]
+    assert tree(weights.parent) == {p: DATA[p] for p in ("config.json", "model.safetensors")}
     assert hub.requests == []
 
 
