@@ -317,3 +317,33 @@ def check_offline_reads(hub: Hub, caches: list[Path]) -> None:
             if data is not None:
                 commit = hub.v2 if revision == "main" else revision
                 assert bytes.fromhex(data) == hub.files(commit)[name], (cache.name, key)
+
+
+def test_cache_prune_spares_a_version_whose_lock_is_held(hub: Hub, tmp_path: Path) -> None:
+    """cache-prune removes a generation no record names once nobody holds the version lock."""
+    root = tmp_path / "store"
+    with Downloader(store=str(root)) as downloader:
+        downloader.download(REPO, hub.v1, source="huggingface")
+        record = downloader.store.read_record(REPO, hub.v1)
+        assert record is not None
+        version_dir = Path(downloader.store.version_dir(REPO, hub.v1))
+        # What a commit holding the lock has between its rename and its record.
+        pending = version_dir / "g-0123456789abcdef"
+        pending.mkdir()
+        (pending / "weights.dat").write_bytes(V1[2].data)
+        unused = root / "blobs" / "sha256" / ("0" * 64)
+        unused.write_bytes(b"no installed file links here")
+        lock = downloader.store.lock(REPO, hub.v1)
+        assert lock.try_acquire()
+        try:
+            with Downloader(store=str(root)) as other:
+                assert other.prune_objects()["orphaned_generations"] == 0
+            assert pending.is_dir()
+        finally:
+            lock.release()
+        with Downloader(store=str(root)) as other:
+            assert other.prune_objects()["orphaned_generations"] == 1
+        assert not pending.exists()
+        assert not unused.exists()
+        check_intact(downloader, hub, hub.v1, "after prune")
+    check_blobs(root, "after prune", after_prune=True)
