@@ -28,6 +28,7 @@ if typing.TYPE_CHECKING:  # the names below load on first use, so `import model_
     from model_fetch._clock import Clock, SystemClock
     from model_fetch._config import MirrorConfig
     from model_fetch._downloader import Downloader
+    from model_fetch._fetch import fetch
     from model_fetch._jobs import DownloadJob
     from model_fetch._models import (
         CachedModel,
@@ -53,6 +54,7 @@ _LAZY: dict[str, str] = {
     "SystemClock": "model_fetch._clock",
     "MirrorConfig": "model_fetch._config",
     "Downloader": "model_fetch._downloader",
+    "fetch": "model_fetch._fetch",
     "DownloadJob": "model_fetch._jobs",
     **dict.fromkeys(
         (
@@ -137,6 +139,7 @@ __all__ = [
     "VerifyResult",
     "__version__",
     "available_sources",
+    "fetch",
     "parse_checksum",
     "register_source",
 ]

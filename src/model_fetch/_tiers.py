@@ -249,7 +249,9 @@ class OriginTier:
             if available is not None and sum(held) > available:
                 raise store.no_room(sum(held), available)
 
-        copied = self._from_copy(attempt, index, remote, dest)
+        copied = self._from_copy(attempt, index, remote, dest) or self._from_store(
+            attempt, index, remote, dest
+        )
         if copied is not None:
             return copied
         options = attempt.request.options
@@ -319,6 +321,42 @@ class OriginTier:
             )
             return None
         log.debug("%s: read from %s, not downloaded", remote.path, copy)
+        return FileRecord(path=remote.path, size=outcome.size, sha256=outcome.sha256)
+
+    def _from_store(
+        self, attempt: Attempt, index: int, remote: RemoteFile, dest: str
+    ) -> FileRecord | None:
+        """On an object store: read an installed object with these bytes; None to download.
+
+        The bytes are verified as a download's are; the commit then copies that object on the
+        server instead of uploading them.
+        """
+        store, tracker = self._store, attempt.tracker
+        copy = store.stored_copy(attempt.staging, remote)
+        if copy is None:
+            return None
+        tracker.set_size(index, copy.size)
+        try:
+            outcome = store.read_copy(
+                copy,
+                dest,
+                remote,
+                on_position=lambda position: tracker.advance(index, position),
+                cancel=attempt.cancel,
+            )
+            verify_outcome(remote, outcome)
+        except (DownloadCancelled, InsufficientStorage):
+            raise
+        except (DownloadFailed, OSError) as exc:  # a checksum mismatch, a vanished object
+            log.warning(
+                "The stored copy of %s is not usable (%s); downloading it", remote.path, exc
+            )
+            return None
+        if (outcome.size, outcome.sha256) != (copy.size, copy.sha256):
+            log.warning("The stored copy of %s is not its record's; downloading it", remote.path)
+            return None
+        store.share(attempt.staging, remote.path, copy)
+        log.debug("%s: read from %s, not downloaded", remote.path, copy.path)
         return FileRecord(path=remote.path, size=outcome.size, sha256=outcome.sha256)
 
 
