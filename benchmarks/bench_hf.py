@@ -365,7 +365,10 @@ def targets(parts: dict[str, bl.Runner]) -> list[tuple[str, str]]:
 def report(args: argparse.Namespace, parts: dict[str, bl.Runner], info: dict[str, Any]) -> str:
     """The run as Markdown: the machine, one table per scenario, and the targets."""
     machine = info["machine"]
+    given = [a for a in info["argv"] if a != str(args.out)] if args.out else info["argv"]
+    given = [a for a in given if a != "--out"]
     intro = (
+        f"Command: `python benchmarks/bench_hf.py {' '.join(given)}`. "
         f"Run {info['date']} on {machine['cpu_model']} ({machine['nproc']} cores, SHA-NI "
         f"{machine['cpu_sha_ni']}), huggingface_hub {info['huggingface_hub']}; load average "
         f"{info['load_before']} before and {info['load_after']} after. Medians of "
@@ -458,6 +461,7 @@ def main(argv: list[str] | None = None) -> int:
         "machine": bd.machine_info(),
         "huggingface_hub": bd.dist_version("huggingface_hub"),
         "load_before": "/".join(f"{x:.1f}" for x in os.getloadavg()),
+        "argv": sys.argv[1:] if argv is None else argv,
     }
     try:
         with bd.scratch_dir(args.tmpdir, keep=False) as work:
