@@ -371,6 +371,7 @@ cache_infos = st.builds(
     used_bytes=sizes,
     available_bytes=sizes,
     models=st.lists(cached_models, max_size=3).map(tuple),
+    deduplicated_bytes=sizes,
     download_bytes=sizes,
     download_entries=counts,
     partial_downloads=counts,

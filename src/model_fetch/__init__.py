@@ -32,6 +32,7 @@ if TYPE_CHECKING:  # the names below load on first use, so `import model_fetch` 
     from model_fetch._clock import Clock, SystemClock
     from model_fetch._config import MirrorConfig
     from model_fetch._downloader import Downloader
+    from model_fetch._fetch import fetch
     from model_fetch._jobs import DownloadJob
     from model_fetch._models import (
         CachedModel,
@@ -59,6 +60,7 @@ _LAZY: dict[str, str] = {
     "SystemClock": "model_fetch._clock",
     "MirrorConfig": "model_fetch._config",
     "Downloader": "model_fetch._downloader",
+    "fetch": "model_fetch._fetch",
     "DownloadJob": "model_fetch._jobs",
     **dict.fromkeys(
         (
@@ -143,6 +145,7 @@ __all__ = [
     "VerifyResult",
     "__version__",
     "available_sources",
+    "fetch",
     "parse_checksum",
     "register_source",
 ]

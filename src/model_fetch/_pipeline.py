@@ -259,11 +259,7 @@ class Pipeline:
         """Serve a request from the store, else the mirror; never from the origin."""
         version = self.store.read_alias(request.model_name, request.version)
         record = self.store.installed(request.model_name, version) if version else None
-        if (
-            record is not None
-            and not request.force_download
-            and self._signature.satisfied(request, record)
-        ):
+        if record is not None and not request.force_download and self._usable(record, request):
             return self._reuse_or_refuse(request, record)
         if self.mirror is not None:
             result = self._offline_mirror(request, version or request.version, progress, cancel)
@@ -306,7 +302,7 @@ class Pipeline:
             download_url=found.download_url,
             source=found.source,
         )
-        plan = _select(plan, request, keep=None)
+        plan = _select(plan, request, keep=self.store.installed(request.model_name, found.version))
         lock = self.store.lock(request.model_name, plan.version)
         lock.acquire(timeout=self.settings.lock_timeout, cancel=cancel)
         try:
@@ -326,7 +322,8 @@ class Pipeline:
     def _offline_error(self, request: DownloadRequest) -> OfflineModeError:
         return OfflineModeError(
             f"{self.settings.offline_variable} is set and model {request.model_name!r} "
-            f"version {request.version!r} is not installed; unset it to download",
+            f"version {request.version!r} is not installed with the files asked for; unset it "
+            "to download",
             model_name=request.model_name,
             version=request.version,
             variable=self.settings.offline_variable or "offline",

@@ -186,7 +186,7 @@ class ModelNotFound(ModelFetchError, LookupError):
 
 
 class OfflineModeError(ModelNotFound):
-    """Offline mode is on and the model is not installed, so nothing may be fetched (404).
+    """Offline mode is on and the model (or a file asked for) is not installed (404).
 
     Attributes:
         variable: The environment variable (or argument) that turned offline mode on.

@@ -17,6 +17,8 @@ Built on :mod:`http.server` only.  Two ``ThreadingHTTPServer`` instances bind
   the CDN checks (403 without it), so clients must keep the query string.
   Its ``ETag`` is the md5 of the content (like S3), not the sha256 the hub
   advertises, so an ``If-Range`` carrying the hub's ETag restarts from 0.
+  With ``TestHub(cdn_base_url=...)`` the 302 goes to ``{cdn_base_url}/{sha256}``
+  instead, a server of the caller's (the HF benchmark points it at nginx).
 
 Revisions are commit shas, branch names, tags or full refs such as
 ``refs/pr/1``; huggingface_hub sends them URL-encoded (``refs%2Fpr%2F1``).
@@ -536,18 +538,29 @@ class TestHub:
 
     __test__ = False  # not a pytest test class, despite its name
 
-    def __init__(self, *, token: str | None = None, page_size: int = DEFAULT_PAGE_SIZE) -> None:
+    def __init__(
+        self,
+        *,
+        token: str | None = None,
+        page_size: int = DEFAULT_PAGE_SIZE,
+        cdn_base_url: str | None = None,
+    ) -> None:
         """Create the hub; nothing is bound until :meth:`start`.
 
         Args:
             token: The only accepted bearer token for private and gated repos.
                 Without it, ``private``/``gated`` are only reported in metadata.
             page_size: Entries per ``/tree`` page before a ``Link: rel="next"``.
+            cdn_base_url: Send LFS downloads elsewhere: ``resolve`` answers 302 to
+                ``{cdn_base_url}/{sha256}`` instead of the built-in CDN, whose origin
+                then gets no requests. Whoever serves that URL (nginx over a directory of
+                files named by their sha256, in the benchmarks) must serve the bytes.
         """
         if page_size < 1:
             raise ValueError(f"page_size must be >= 1, got {page_size}")
         self._token = token
         self._page_size = page_size
+        self._cdn_base_url = None if cdn_base_url is None else cdn_base_url.rstrip("/")
         self._secret = secrets.token_bytes(16)
         self._lock = threading.Lock()
         self._stopping = threading.Event()
@@ -1077,6 +1090,8 @@ class TestHub:
 
     def _cdn_url(self, repo: _Repo, file: HubFile) -> str:
         """The signed CDN URL of an LFS file (query string like S3 presigned URLs)."""
+        if self._cdn_base_url is not None:
+            return f"{self._cdn_base_url}/{file.sha256}"
         query = urllib.parse.urlencode(
             {
                 "response-content-disposition": _content_disposition("attachment", file.path),

@@ -38,7 +38,8 @@ def test_import_is_light() -> None:
     code = (
         "import sys, model_fetch; "
         "print(','.join(m for m in ('torch', 'huggingface_hub', 'fastapi', 'fsspec', 'tqdm', "
-        "'urllib3', 'filelock', 'model_fetch._downloader') if m in sys.modules))"
+        "'urllib3', 'filelock', 'model_fetch._downloader', 'model_fetch._fetch') "
+        "if m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == ""
@@ -68,6 +69,9 @@ def test_library_warnings_are_silent_without_logging_configured() -> None:
 def test_lazy_names_resolve() -> None:
     """Every public name resolves through the lazy loader to the real object."""
     from model_fetch._downloader import Downloader  # noqa: PLC0415 - compared with the lazy one
+    from model_fetch._fetch import fetch  # noqa: PLC0415 - compared with the lazy one
 
     assert model_fetch.Downloader is Downloader
     assert "Downloader" in dir(model_fetch)
+    assert model_fetch.fetch is fetch
+    assert "fetch" in model_fetch.__all__

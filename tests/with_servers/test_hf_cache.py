@@ -188,7 +188,6 @@ def test_shared_files_are_fetched_and_stored_once(hub: TestHub, cache: Path) -> 
 
 def test_transformers_reads_the_install_offline(hub: TestHub, cache: Path) -> None:
     """transformers.AutoConfig.from_pretrained(repo_id) offline finds model_fetch's install."""
-    pytest.importorskip("transformers", reason="transformers is optional in the test environment")
     hub.add_repo(REPO, FILES)
     with Downloader(store="hf-cache") as downloader:
         downloader.download(REPO, source="huggingface")

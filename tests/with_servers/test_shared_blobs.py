@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -9,19 +10,8 @@ from pathlib import Path
 import pytest
 
 from model_fetch import Downloader
-from support.helpers import payload
-from support.hfhub import HubFile, TestHub
-
-REPO = "acme/ten-files"
-V1 = [
-    *(
-        HubFile(path=f"shard-{i}.safetensors", data=payload(60_000, seed=40 + i), lfs=True)
-        for i in range(5)
-    ),
-    *(HubFile(path=f"config-{i}.json", data=f'{{"layer": {i}}}'.encode()) for i in range(5)),
-]
-NEW = HubFile(path="shard-4.safetensors", data=payload(70_000, seed=99), lfs=True)
-V2 = [*V1[:4], NEW, *V1[5:]]
+from support.hfhub import TestHub
+from support.shared import NEW, REPO, SHARED, V1, V2, fetched
 
 
 @pytest.fixture
@@ -29,11 +19,6 @@ def hub(monkeypatch: pytest.MonkeyPatch) -> Iterator[TestHub]:
     with TestHub().start() as running:
         monkeypatch.setenv("HF_ENDPOINT", running.endpoint)
         yield running
-
-
-def fetched(hub: TestHub, since: int) -> list[str]:
-    """The files whose bytes were asked of the origin since request number ``since``."""
-    return sorted(r.path.rsplit("/", 1)[-1] for r in hub.requests[since:] if "/resolve/" in r.path)
 
 
 def disk_bytes(root: Path) -> int:
@@ -90,3 +75,41 @@ def test_a_damaged_copy_is_downloaded_again(hub: TestHub, tmp_path: Path) -> Non
         result = downloader.download(REPO, second, source="huggingface")
         assert fetched(hub, before) == ["shard-0.safetensors", "shard-4.safetensors"]
         assert (Path(result.directory) / "shard-0.safetensors").read_bytes() == V1[0].data
+
+
+@pytest.mark.parametrize("layout", ["model_fetch", "hf-cache"])
+def test_cache_info_reports_the_bytes_sharing_saves(
+    hub: TestHub,
+    tmp_path: Path,
+    layout: str,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """cache-info (API, REST, CLI) counts the nine shared files once saved; after v1 goes, 0."""
+    from fastapi.testclient import TestClient  # noqa: PLC0415 - the REST extra
+
+    from model_fetch.cli import main  # noqa: PLC0415
+    from model_fetch.http import ServerSettings, create_app  # noqa: PLC0415
+
+    root = tmp_path / "store"
+    store = str(root) if layout == "model_fetch" else f"hf-cache:{root}"
+    saved = sum(file.size for file in SHARED)
+    first = hub.add_repo(REPO, V1)
+    with Downloader(store=store) as downloader:
+        downloader.download(REPO, first, source="huggingface")
+        assert downloader.cache_info().deduplicated_bytes == 0, "one version shares nothing"
+        second = hub.add_commit(REPO, V2, ref="main")
+        downloader.download(REPO, second, source="huggingface")
+        info = downloader.cache_info()
+        assert info.deduplicated_bytes == saved
+        assert info.models_bytes == sum(f.size for f in V1) + sum(f.size for f in V2)
+        app = create_app(downloader, ServerSettings(allowed_hosts=("testserver",)))
+        body = TestClient(app).get("/cache-info").json()
+        assert body["model_cache"]["deduplicated_size_mb"] == round(saved / 2**20, 1)
+        assert body["model_cache"]["entry_count"] == 2, "the contract's fields stay"
+
+        assert main(["--store", store, "cache-info", "--json"]) == 0
+        printed = json.loads(capsys.readouterr().out)
+        assert printed["model_cache"]["deduplicated_size_mb"] == round(saved / 2**20, 1)
+
+        downloader.remove(REPO, first)
+        assert downloader.cache_info().deduplicated_bytes == 0

@@ -14,6 +14,7 @@ import pytest
 from model_fetch import ChecksumMismatch, Downloader, ModelNotFound
 from support.helpers import payload
 from support.hfhub import HubFile, TestHub
+from support.server import Fault, FileServer
 
 TOKEN = "hf_testtoken1234567890"
 
@@ -160,6 +161,62 @@ def test_private_repo_token_never_reaches_the_cdn(
     assert cdn_requests
     assert all(r.headers.get("authorization") == f"Bearer {TOKEN}" for r in hub_requests)
     assert all("authorization" not in r.headers for r in cdn_requests)
+
+
+def test_the_token_huggingface_cli_login_stored_is_used(
+    downloader: Downloader, hub: TestHub, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Without HF_TOKEN, the token file of `huggingface-cli login` opens a private repo."""
+    hub.add_repo("acme/private", FILES, private=True)
+    monkeypatch.delenv("HF_TOKEN", raising=False)
+    monkeypatch.delenv("HUGGING_FACE_HUB_TOKEN", raising=False)
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf-home"))
+    (tmp_path / "hf-home").mkdir()
+    (tmp_path / "hf-home" / "token").write_text(TOKEN + "\n")
+    result = downloader.download("acme/private", source="huggingface")
+    assert installed(result.directory)["config.json"] == FILES[0].data
+    monkeypatch.setenv("HF_TOKEN_PATH", str(tmp_path / "elsewhere"))  # where the file is not
+    with pytest.raises(ModelNotFound, match="HF_TOKEN"):
+        downloader.download("acme/private", source="huggingface", force_download=True)
+
+
+def test_a_download_does_not_import_huggingface_hub(store: Path, hub: TestHub, repo: str) -> None:
+    """The Hub's metadata comes over model_fetch's own client: no 0.9 s huggingface_hub import."""
+    code = (
+        "import sys\n"
+        "from model_fetch import Downloader\n"
+        "with Downloader(store=sys.argv[1]) as dl:\n"
+        "    result = dl.download(sys.argv[2], source='huggingface')\n"
+        "print(result.checksum_verified, 'huggingface_hub' in sys.modules)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code, str(store), repo],
+        env={**os.environ, "HF_ENDPOINT": hub.endpoint},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["True", "False"]
+
+
+def test_small_files_are_fetched_together(
+    downloader: Downloader, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One small file stalling does not hold up the next: several are in flight at once."""
+    stalled = HubFile(path="a.safetensors", data=payload(50_000, seed=31), lfs=True)
+    other = HubFile(path="b.safetensors", data=payload(60_000, seed=32), lfs=True)
+    with FileServer() as cdn, TestHub(cdn_base_url=cdn.url("")) as hub:
+        for file in (stalled, other):
+            cdn.add_file(f"/{file.sha256}", file.data)
+        cdn.queue(f"/{stalled.sha256}", Fault(stall_after=0))  # silent until the read timeout
+        hub.add_repo("acme/pair", [stalled, other])
+        monkeypatch.setenv("HF_ENDPOINT", hub.endpoint)
+        result = downloader.download("acme/pair", source="huggingface", options={"timeout": 2})
+        order = [r.path for r in cdn.requests]
+    assert installed(result.directory) == {stalled.path: stalled.data, other.path: other.data}
+    assert sorted(order) == sorted([f"/{stalled.sha256}"] * 2 + [f"/{other.sha256}"])
+    assert order.index(f"/{other.sha256}") < len(order) - 1, "b was asked for before a's retry"
 
 
 def test_gated_repo_without_token(downloader: Downloader, hub: TestHub) -> None:

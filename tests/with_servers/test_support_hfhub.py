@@ -12,7 +12,9 @@ import os
 import subprocess
 import sys
 import textwrap
+import threading
 import urllib.parse
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -135,6 +137,43 @@ def test_hf_hub_download_regular_and_lfs_files(hub: TestHub, tmp_path: Path) -> 
     assert heads[f"/{REPO}/resolve/main/model.safetensors"] == 302
     assert heads[f"/{REPO}/resolve/main/config.json"] == 200
     assert all(not r.path.startswith(f"/{REPO}/resolve/{sha}") for r in requests)
+
+
+def test_cdn_base_url_sends_lfs_downloads_to_another_server(tmp_path: Path) -> None:
+    """With cdn_base_url, hf_hub_download takes the LFS bytes from that server, not the CDN."""
+    blobs = tmp_path / "blobs"
+    blobs.mkdir()
+    (blobs / sha256(WEIGHTS)).write_bytes(WEIGHTS)
+    served: list[str] = []
+
+    class Blobs(SimpleHTTPRequestHandler):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, directory=str(blobs), **kwargs)
+
+        def log_message(self, *_args: object) -> None:
+            served.append(self.path)
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Blobs)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        with TestHub(cdn_base_url=f"http://127.0.0.1:{server.server_address[1]}/") as hub:
+            hub.add_repo(REPO, FILES)
+            out = run_hf(
+                hub,
+                tmp_path / "home",
+                'out = sha(hf_hub_download(args["repo"], "model.safetensors"))',
+                repo=REPO,
+            )
+            requests = hub.requests
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+    assert out == sha256(WEIGHTS)
+    assert served == [f"/{sha256(WEIGHTS)}"]
+    assert [r.origin for r in requests] == ["hub"]  # the HEAD's 302; the built-in CDN is idle
+    assert requests[0].status == 302
 
 
 def test_renamed_repo_redirects_are_followed(hub: TestHub, tmp_path: Path) -> None:

@@ -316,6 +316,11 @@ class CacheInfo:
         used_bytes: Capacity in use (the store's size under a quota, else the disk's used bytes).
         available_bytes: Capacity left.
         models: Installed versions.
+        deduplicated_bytes: Bytes that sharing identical files saves on disk: the installed
+            versions' sizes added up, less the bytes their files take with each file stored
+            once (hard links and huggingface_hub's blobs counted once). 0 on object stores,
+            where each version keeps its own object (sharing there saves the transfer and the
+            upload, not storage).
         download_bytes: Bytes held by partial and staging files.
         download_entries: Number of partial and staging entries.
         partial_downloads: Resumable partial files kept for interrupted downloads.
@@ -330,6 +335,9 @@ class CacheInfo:
         metadata=wire(key="available_cache_size_mb", mib=True, group=_STORE)
     )
     models: tuple[CachedModel, ...] = attrs.field(metadata=wire(key="models_cached", group=_MODELS))
+    deduplicated_bytes: int = attrs.field(
+        metadata=wire(key="deduplicated_size_mb", mib=True, group=_MODELS)
+    )
     download_bytes: int = attrs.field(
         metadata=wire(key="current_size_mb", mib=True, group=_DOWNLOADS)
     )

@@ -253,6 +253,7 @@ def cache_info(downloader: Downloader, args: argparse.Namespace) -> int:
         f"({info['cache_usage_percentage']}%), {info['available_cache_size_mb']} MB free"
     )
     print(f"Models:     {models['entry_count']} installed, {models['current_size_mb']} MB")
+    print(f"Shared:     {models['deduplicated_size_mb']} MB saved by storing identical files once")
     print(
         f"Downloads:  {downloads['partial_downloads']} partial, {downloads['current_size_mb']} MB"
     )

@@ -168,8 +168,10 @@ def _add_commands(commands: Any) -> None:
         "cache-prune",
         help="delete partial downloads; on object stores also leases, orphans, uploads",
         description="Delete the partial files kept to resume interrupted downloads, and the "
-        "staging left by a killed download (at any age). On an object store (and the mirror) "
-        "also clear expired leases, orphaned generations and abandoned multipart uploads.",
+        "staging left by a killed download (at any age). Also finish what a killed commit or "
+        "removal left: generations no install record names and unused blobs (local stores), "
+        "removals under way (hf-cache). On an object store (and the mirror) also clear expired "
+        "leases, orphaned generations and abandoned multipart uploads.",
     )
     prune.add_argument(
         "--older-than",

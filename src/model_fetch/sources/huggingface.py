@@ -1,18 +1,20 @@
-"""The ``huggingface`` source: a Hugging Face Hub repository at a revision (extra ``hf``).
+"""The ``huggingface`` source: a Hugging Face Hub repository at a revision.
 
 ``model_name`` is the repo id (``org/name``) and ``version`` a revision: a branch, a tag, a commit
-or a ref such as ``refs/pr/1``; ``latest`` means the default branch. huggingface_hub is used for
-metadata only (resolve the revision to its commit, list the files with their sizes and ids); the
-bytes come through model_fetch's own transfer engine, so Hub downloads get its retries, stall
-guard, progress and verification. Every LFS file is checked against its sha256 and every regular
-file against its git blob id; huggingface_hub itself checks sizes only.
+or a ref such as ``refs/pr/1``; ``latest`` means the default branch. Two Hub API requests resolve
+the revision to its commit and list the files with their sizes and ids (:mod:`._hub_api`, over the
+downloader's own HTTP client: huggingface_hub is not needed, nor imported); the bytes come through
+model_fetch's own transfer engine, so Hub downloads get its retries, stall guard, progress and
+verification. Every LFS file is checked against its sha256 and every regular file against its git
+blob id; huggingface_hub itself checks sizes only.
 
 The installed version is the resolved commit; the ref that was asked for is remembered as an alias
 of it, so two refs to one commit share one copy and a ref resolves offline to its last commit.
 
-``HF_ENDPOINT`` and ``HF_TOKEN`` are read when a plan is made, not when huggingface_hub is
-imported. The token is sent to the Hub's own origin only: the redirect to the LFS CDN, another
-origin, carries no Authorization header.
+``HF_ENDPOINT`` and ``HF_TOKEN`` (else the token ``huggingface-cli login`` stored, at
+``HF_TOKEN_PATH`` or ``$HF_HOME/token``) are read when a plan is made. The token is sent to the
+Hub's own origin only: the redirect to the LFS CDN, another origin, carries no Authorization
+header.
 """
 
 from __future__ import annotations
@@ -24,7 +26,8 @@ from urllib.parse import quote
 from model_fetch._log import get_logger
 from model_fetch._models import Plan, RemoteFile
 from model_fetch.checksums import Checksum
-from model_fetch.exceptions import DownloadFailed, InvalidRequest, ModelFetchError, ModelNotFound
+from model_fetch.exceptions import DownloadFailed, ModelFetchError, ModelNotFound
+from model_fetch.sources._hub_api import HubError, hub_tree, valid_repo_id
 
 if TYPE_CHECKING:
     from model_fetch._models import DownloadRequest
@@ -44,23 +47,27 @@ def _endpoint() -> str:
 
 
 def _token() -> str | None:
+    """``HF_TOKEN``, else the token file huggingface_hub's login writes (as ``get_token`` reads)."""
     token = os.environ.get("HF_TOKEN") or os.environ.get("HUGGING_FACE_HUB_TOKEN")
     if token:
         return token
+    home = os.environ.get("HF_HOME") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.join("~", ".cache"), "huggingface"
+    )
+    path = os.environ.get("HF_TOKEN_PATH") or os.path.join(home, "token")
     try:
-        from huggingface_hub import get_token  # noqa: PLC0415 - optional dependency
-
-        found: str | None = get_token()
-    except (ImportError, OSError):
+        with open(os.path.expanduser(path), encoding="utf-8") as handle:
+            stored = handle.read().strip()
+    except OSError:
         return None
-    return found
+    return stored or None
 
 
 class HuggingFaceSource:
     """Plans a Hub repository's files at a resolved commit."""
 
     def __init__(self, context: SourceContext) -> None:
-        """Create the source; huggingface_hub is imported on the first plan.
+        """Create the source; nothing is read until the first plan.
 
         Args:
             context: The downloader's context.
@@ -71,46 +78,38 @@ class HuggingFaceSource:
         """Resolve the revision and list the repository's files with their digests.
 
         Raises:
-            ModelNotFound: No such repository, revision, or no access (the message names
-                HF_TOKEN).
-            InvalidRequest: huggingface_hub is not installed, or the name is not a repo id.
-            DownloadFailed: The Hub cannot be reached.
+            ModelNotFound: No such repository or revision, no access (the message names
+                HF_TOKEN), or a name that is not a repo id.
+            DownloadFailed: The Hub cannot be reached, or answered with another error.
         """
-        try:
-            from huggingface_hub import HfApi  # noqa: PLC0415 - optional dependency
-            from huggingface_hub import errors as hf_errors  # noqa: PLC0415
-        except ImportError as exc:
-            raise InvalidRequest(
-                "The 'huggingface' source needs huggingface_hub: pip install 'model_fetch[hf]'",
-            ) from exc
         repo_id = request.model_name
+        facts = {"model_name": repo_id, "version": request.version}
+        if not valid_repo_id(repo_id):
+            raise ModelNotFound(
+                f"Model '{repo_id}' not found in repository: it is not a valid Hugging Face "
+                "repo id (name or org/name: letters, digits, '-', '_', '.')",
+                **facts,
+            )
         revision = None if request.version == "latest" else request.version
         endpoint, token = _endpoint(), _token()
-        api = HfApi(endpoint=endpoint, token=token or False, library_name="model_fetch")
         try:
-            info = api.model_info(
-                repo_id, revision=revision, timeout=float(request.options.timeout)
+            tree = hub_tree(
+                self._context.http,
+                endpoint,
+                repo_id,
+                revision,
+                token=token,
+                timeout=float(request.options.timeout),
             )
-            commit = info.sha
-            if not commit:
-                raise DownloadFailed(
-                    f"The Hub gave no commit for {repo_id!r} at {request.version!r}"
-                )
-            entries = list(api.list_repo_tree(repo_id, revision=commit, recursive=True))
-        except (hf_errors.HfHubHTTPError, hf_errors.HFValidationError, OSError) as exc:
+        except HubError as exc:
             raise _translate(exc, repo_id, request.version, endpoint) from exc
-        if getattr(info, "gated", False) and not token:
+        commit = tree.commit
+        if tree.gated and not token:
             raise ModelNotFound(
-                f"Model '{repo_id}' is gated on the Hugging Face Hub: {_TOKEN_HINT}",
-                model_name=repo_id,
-                version=request.version,
+                f"Model '{repo_id}' is gated on the Hugging Face Hub: {_TOKEN_HINT}", **facts
             )
         headers = {"Authorization": f"Bearer {token}"} if token else {}
-        files = [
-            self._remote(endpoint, repo_id, commit, entry, headers)
-            for entry in entries
-            if _is_file(entry)
-        ]
+        files = [self._remote(endpoint, repo_id, commit, entry, headers) for entry in tree.files]
         if not files:
             raise ModelNotFound(
                 f"Model '{repo_id}' has no files at '{request.version}'",
@@ -125,61 +124,52 @@ class HuggingFaceSource:
         endpoint: str,
         repo_id: str,
         commit: str,
-        entry: Any,
+        entry: dict[str, Any],
         headers: dict[str, str],
     ) -> RemoteFile:
-        url = f"{endpoint}/{repo_id}/resolve/{commit}/{quote(entry.path)}"
-        if entry.lfs is not None:
+        path = str(entry["path"])
+        url = f"{endpoint}/{repo_id}/resolve/{commit}/{quote(path)}"
+        lfs = entry.get("lfs")
+        if isinstance(lfs, dict):
             return RemoteFile(
                 url=url,
-                path=entry.path,
-                size=int(entry.lfs.size),
-                checksums=Checksum("sha256", str(entry.lfs.sha256).lower()),
+                path=path,
+                size=int(lfs["size"]),
+                checksums=Checksum("sha256", str(lfs["oid"]).lower()),
                 headers=headers,
             )
         return RemoteFile(
             url=url,
-            path=entry.path,
-            size=int(entry.size),
-            checksums=Checksum("git-blob-sha1", str(entry.blob_id).lower()),
+            path=path,
+            size=int(entry["size"]),
+            checksums=Checksum("git-blob-sha1", str(entry["oid"]).lower()),
             headers=headers,
         )
 
 
-def _translate(exc: Exception, repo_id: str, version: str, endpoint: str) -> ModelFetchError:
-    """Map huggingface_hub's errors to ours, naming HF_TOKEN wherever access may be the cause."""
-    from huggingface_hub import errors as hf_errors  # noqa: PLC0415 - optional dependency
-
+def _translate(exc: HubError, repo_id: str, version: str, endpoint: str) -> ModelFetchError:
+    """Map the Hub's refusals to our errors, naming HF_TOKEN wherever access may be the cause."""
     facts = {"model_name": repo_id, "version": version}
-    if isinstance(exc, hf_errors.HFValidationError):
-        return ModelNotFound(
-            f"Model '{repo_id}' not found in repository: it is not a valid Hugging Face repo id "
-            f"({exc})",
-            **facts,
-        )
-    if isinstance(exc, hf_errors.GatedRepoError):
+    if exc.code == "GatedRepo":
         return ModelNotFound(
             f"Model '{repo_id}' is gated on the Hugging Face Hub: {_TOKEN_HINT}", **facts
         )
-    if isinstance(exc, hf_errors.RepositoryNotFoundError):
+    if exc.repo_not_found:
         return ModelNotFound(
             f"Model '{repo_id}' not found in repository (the Hugging Face Hub at {endpoint}); "
             f"{_TOKEN_HINT}",
             **facts,
         )
-    if isinstance(exc, hf_errors.RevisionNotFoundError):
+    if exc.code == "RevisionNotFound":
         return ModelNotFound(
             f"Model '{repo_id}' version '{version}' not found in repository", **facts
         )
-    status = getattr(getattr(exc, "response", None), "status_code", None)
-    if status in (401, 403):
+    if exc.status in (401, 403):
         return ModelNotFound(
-            f"Access to model '{repo_id}' was refused (HTTP {status}): {_TOKEN_HINT}", **facts
+            f"Access to model '{repo_id}' was refused (HTTP {exc.status}): {_TOKEN_HINT}",
+            **facts,
         )
     return DownloadFailed(
-        f"Could not read {repo_id!r} from the Hugging Face Hub at {endpoint}: {exc}"
+        f"Could not read {repo_id!r} from the Hugging Face Hub at {endpoint}: "
+        f"HTTP {exc.status}: {exc.message}"
     )
-
-
-def _is_file(entry: Any) -> bool:
-    return type(entry).__name__ == "RepoFile"

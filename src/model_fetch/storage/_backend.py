@@ -82,8 +82,12 @@ class Backend(Protocol):
         """Read a small file whole (raises FileNotFoundError when it is missing)."""
         ...
 
-    def write_small(self, path: str, data: bytes) -> None:
-        """Write a small file whole (readers see the old bytes or the new ones)."""
+    def write_small(self, path: str, data: bytes, *, scratch: str | None = None) -> None:
+        """Write a small file whole (readers see the old bytes or the new ones).
+
+        ``scratch``, a directory on the same disk, holds the temporary name where one is needed
+        (local stores); without one, it is made beside the target.
+        """
         ...
 
     def rm_tree(self, path: str) -> None:

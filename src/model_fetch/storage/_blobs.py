@@ -19,7 +19,6 @@ import contextlib
 import filecmp
 import glob
 import os
-import uuid
 from typing import TYPE_CHECKING, Final
 
 from model_fetch._log import get_logger
@@ -83,14 +82,21 @@ def find_hf_copy(root: str, remote: RemoteFile) -> str | None:
 
 
 def link_blobs(
-    root: str, generation: str, files: tuple[FileRecord, ...], etags: dict[str, str]
+    root: str,
+    generation: str,
+    files: tuple[FileRecord, ...],
+    etags: dict[str, str],
+    scratch: str,
 ) -> None:
     """Share each committed file with its blob: link to an existing one, or become it.
 
-    Failures only cost space (a filesystem without hard links keeps separate copies).
+    Each link is made in ``scratch`` and renamed into place, so a process killed between the two
+    leaves its half-made link there, in a directory its staging lock covers (reclaimed once the
+    lock is free), never in ``blobs/`` or in the generation. Failures only cost space (a
+    filesystem without hard links keeps separate copies).
     """
-    for file in files:
-        _link_one(root, generation, file)
+    for index, file in enumerate(files):
+        _link_one(root, generation, file, os.path.join(scratch, f"{index}.link"))
         etag = etags.get(file.path)
         if etag is not None and len(etag) == _GIT_OID:
             path = os.path.join(generation, *file.path.split("/"))
@@ -98,12 +104,12 @@ def link_blobs(
             with contextlib.suppress(OSError):
                 os.makedirs(os.path.dirname(alias), exist_ok=True)
                 if not (os.path.exists(alias) and os.path.samefile(alias, path)):
-                    tmp = f"{alias}.{uuid.uuid4().hex[:8]}.link"
+                    tmp = os.path.join(scratch, f"{index}.alias.link")
                     os.link(path, tmp)
                     os.replace(tmp, alias)
 
 
-def _link_one(root: str, generation: str, file: FileRecord) -> None:
+def _link_one(root: str, generation: str, file: FileRecord, tmp: str) -> None:
     """Replace one committed file by a link to its blob, or make it the blob."""
     path = os.path.join(generation, *file.path.split("/"))
     blob = _blob(root, file.sha256)
@@ -113,11 +119,9 @@ def _link_one(root: str, generation: str, file: FileRecord) -> None:
             return
         # The new file was verified; the blob is linked to only while it holds the same bytes.
         if _fits(blob, file.size) and filecmp.cmp(blob, path, shallow=False):
-            tmp = f"{path}.{uuid.uuid4().hex[:8]}.link"
             os.link(blob, tmp)
             os.replace(tmp, path)
         else:
-            tmp = f"{blob}.{uuid.uuid4().hex[:8]}.link"
             os.link(path, tmp)
             os.replace(tmp, blob)
     except OSError as exc:

@@ -55,11 +55,15 @@ def cached_snapshots(root: str) -> Iterator[tuple[str, str]]:
 def adopt_snapshot(layout: HfLayout, name: str, version: str) -> InstallRecord | None:
     """A record describing a snapshot huggingface_hub wrote, or None when there is none.
 
-    Only a commit's snapshot is adopted (huggingface_hub names them by commit), and only when it
-    holds at least one file whose blob is present.
+    Only a commit's snapshot is adopted (huggingface_hub names them by commit), only when it
+    holds at least one file whose blob is present, and never while model_fetch's directory of
+    the version exists without a record: that is a commit or a removal of model_fetch's that did
+    not finish (a process killed mid-way), not a download of huggingface_hub's.
     """
     if not _COMMIT.fullmatch(version):
         return None
+    if os.path.isdir(layout.version_dir(name, version)):
+        return None  # read_record found no install.json there
     snapshot = layout.generation_dir(name, version, ADOPTED_GENERATION)
     files = []
     for dirpath, _dirs, names in os.walk(snapshot):

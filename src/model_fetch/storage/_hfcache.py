@@ -12,15 +12,17 @@ no snapshot of the repository still points at it.
 from __future__ import annotations
 
 import contextlib
+import glob
 import os
 import shutil
 import uuid
 from typing import TYPE_CHECKING, Any
 
 from model_fetch._log import get_logger
-from model_fetch.storage._hflayout import HF_TAG, HfLayout
+from model_fetch.storage._hflayout import HF_TAG, RECORDS_DIR, REMOVING_NAME, HfLayout
 from model_fetch.storage._layout import RECORD_NAME
-from model_fetch.storage._local import LocalBackend, _fsync_dir
+from model_fetch.storage._local import LocalBackend, _fsync_dir, write_record
+from model_fetch.storage._record import read_record_file
 
 if TYPE_CHECKING:
     import threading
@@ -74,6 +76,9 @@ class HfCacheBackend(LocalBackend):
         name = record.name
         snapshot = layout.generation_dir(name, record.version, record.generation)
         blobs = os.path.dirname(layout.blob_path(name, "x"))
+        version_dir = layout.version_dir(name, record.version)
+        # First: while it exists without a record, the snapshot is not read as huggingface_hub's.
+        os.makedirs(version_dir, exist_ok=True)
         os.makedirs(blobs, exist_ok=True)
         os.makedirs(snapshot, exist_ok=True)
         _write_tag(layout.root)
@@ -101,32 +106,54 @@ class HfCacheBackend(LocalBackend):
                 log.debug("Symlinks refused in %s: copying %s", snapshot, file.path)
                 shutil.copyfile(blob, link)
                 os.replace(link, pointer)
-        for directory in touched:
+        for directory in sorted(touched):
             _fsync_dir(directory)
         guard()
-        version_dir = layout.version_dir(name, record.version)
-        os.makedirs(version_dir, exist_ok=True)
-        tmp = os.path.join(version_dir, f".{RECORD_NAME}.{uuid.uuid4().hex[:8]}.tmp")
-        with open(tmp, "wb") as handle:
-            handle.write(document)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, os.path.join(version_dir, RECORD_NAME))
-        _fsync_dir(version_dir)
+        # The record's temporary name is in the staging directory too (reclaimed after a kill).
+        write_record(links, os.path.join(version_dir, RECORD_NAME), document)
         shutil.rmtree(staging, ignore_errors=True)
+
+    def prune(self, older_than: float | None) -> dict[str, int]:  # noqa: ARG002 - nothing to age
+        """Finish the removals a killed process left (their ``removing.json``), each under its lock.
+
+        A version directory left by a killed commit stays: its blobs and links are complete and
+        verified (huggingface_hub may read them), and the next download of it finishes it.
+        """
+        finished = 0
+        pattern = os.path.join(glob.escape(self.layout.root), "models--*", RECORDS_DIR, "*")
+        for marker in sorted(glob.glob(os.path.join(pattern, REMOVING_NAME))):
+            try:
+                record = read_record_file(self.fs, marker)
+            except (ValueError, OSError):
+                continue
+            lock = self.lock(record.name, record.version)
+            if not lock.try_acquire():
+                continue
+            try:
+                if os.path.exists(marker):
+                    self.remove_version(record)
+                    finished += 1
+            finally:
+                lock.release()
+        return {"expired_leases": 0, "orphaned_generations": finished, "abandoned_uploads": 0}
 
     def remove_version(self, record: InstallRecord) -> list[str]:
         """Unlink a version's snapshot entries; free the blobs no snapshot points at any more.
 
-        The record goes first, so a crash mid-way leaves the version uninstalled.
+        The record is renamed to ``removing.json`` first, so a crash mid-way leaves the version
+        uninstalled, and its directory goes last: until then the rest of the snapshot is not
+        read as huggingface_hub's, and ``cache-prune`` finishes the removal from that file.
 
         Returns:
             The snapshot paths that were removed.
         """
         layout = self.hf_layout
+        version_dir = layout.version_dir(record.name, record.version)
         with contextlib.suppress(FileNotFoundError):
-            os.unlink(layout.record_path(record.name, record.version))
-        self.rm_tree(layout.version_dir(record.name, record.version))
+            os.replace(
+                layout.record_path(record.name, record.version),
+                os.path.join(version_dir, REMOVING_NAME),
+            )
         snapshot = layout.generation_dir(record.name, record.version, record.generation)
         removed = []
         for file in record.files:
@@ -143,6 +170,7 @@ class HfCacheBackend(LocalBackend):
                 if os.path.realpath(entry.path) not in used:
                     with contextlib.suppress(OSError):
                         os.unlink(entry.path)
+        self.rm_tree(version_dir)
         snapshots = os.path.join(repo, "snapshots")
         if not os.path.isdir(snapshots) or not os.listdir(snapshots):
             self.rm_tree(repo)

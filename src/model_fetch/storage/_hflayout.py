@@ -14,6 +14,7 @@ and what model_fetch adds, where huggingface_hub never looks::
 
     models--<org>--<name>/.model_fetch/<version>/install.json   the install record, written last
     models--<org>--<name>/.model_fetch/<version>/accessed       touched when reused
+    models--<org>--<name>/.model_fetch/<version>/removing.json  the record of a removal under way
     .locks/model_fetch/{.staging,.partials,.locks,.cache}/      downloads in progress, locks
 
 ``scan_cache_dir()`` reads only ``snapshots/`` and ``refs/`` of a repository folder and skips
@@ -41,6 +42,7 @@ __all__ = [
     "HF_CACHE",
     "HF_TAG",
     "RECORDS_DIR",
+    "REMOVING_NAME",
     "HfLayout",
     "hf_cache_dir",
     "hf_cache_root",
@@ -60,6 +62,8 @@ HF_TAG: Final = (
 #: A Hugging Face repo id, as huggingface_hub's ``validate_repo_id`` accepts it.
 _REPO_ID: Final = re.compile(r"^(?:[\w\-.]{1,96}/)?[\w\-.]{1,96}$")
 RECORDS_DIR: Final = ".model_fetch"
+#: The record of a version being removed (renamed from ``install.json``; the directory goes last).
+REMOVING_NAME: Final = "removing.json"
 
 
 def hf_cache_dir(environ: Mapping[str, str] | None = None) -> str:

@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING, Any
 from model_fetch.storage._blobs import link_blobs
 from model_fetch.storage._layout import GENERATION_PREFIX, RECORD_NAME, Layout, lock_key
 from model_fetch.storage._locks import LocalLock, local_lock
+from model_fetch.storage._reclaim import free_unused_blobs, sweep_versions
+from model_fetch.storage._staging import COMMIT_SUFFIX
 
 if TYPE_CHECKING:
     import threading
@@ -99,10 +101,14 @@ class LocalBackend:
         with open(path, "rb") as handle:
             return handle.read()
 
-    def write_small(self, path: str, data: bytes) -> None:
-        """Write beside the target, then rename over it."""
+    def write_small(self, path: str, data: bytes, *, scratch: str | None = None) -> None:
+        """Write under a temporary name (in ``scratch``, else beside the target), rename over it."""
         os.makedirs(os.path.dirname(path), exist_ok=True)
-        tmp = f"{path}.{uuid.uuid4().hex[:8]}.tmp"
+        tmp = (
+            os.path.join(scratch, "small.tmp")
+            if scratch is not None
+            else f"{path}.{uuid.uuid4().hex[:8]}.tmp"
+        )
         with open(tmp, "wb") as handle:
             handle.write(data)
         os.replace(tmp, path)
@@ -122,24 +128,26 @@ class LocalBackend:
         cancel: threading.Event | None,  # noqa: ARG002 - a rename cannot be cancelled
         keep_staging: bool,  # noqa: ARG002 - the staging directory becomes the generation
     ) -> None:
-        """Rename the staging directory into place, then replace the record atomically."""
+        """Rename the staging directory into place, then replace the record atomically.
+
+        Every temporary name of the commit (blob links, the record's) is made in
+        ``<staging>.commit``, which the staging directory's lock still covers once the directory
+        became the generation: a kill -9 at any step leaves nothing half-made in the store itself.
+        """
         layout = self.layout
         version_dir = layout.version_dir(record.name, record.version)
         target = layout.generation_dir(record.name, record.version, record.generation)
+        scratch = staging + COMMIT_SUFFIX
         os.makedirs(version_dir, exist_ok=True)
+        os.makedirs(scratch, exist_ok=True)
         _fsync_tree(staging)
         guard()
         os.rename(staging, target)
-        link_blobs(layout.root, target, record.files, record.etags)
+        link_blobs(layout.root, target, record.files, record.etags, scratch)
         _fsync_dir(version_dir)
-        tmp = os.path.join(version_dir, f".{RECORD_NAME}.{uuid.uuid4().hex[:8]}.tmp")
-        with open(tmp, "wb") as handle:
-            handle.write(document)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, os.path.join(version_dir, RECORD_NAME))
-        _fsync_dir(version_dir)
+        write_record(scratch, os.path.join(version_dir, RECORD_NAME), document)
         self._remove_old_generations(version_dir, keep=record.generation)
+        self.rm_tree(scratch)
 
     def _remove_old_generations(self, version_dir: str, keep: str) -> None:
         try:
@@ -156,11 +164,30 @@ class LocalBackend:
         return local_lock(self.meta_dir(".locks"), name, version, lock_key(name, version))
 
     def prune(self, older_than: float | None) -> dict[str, int]:  # noqa: ARG002 - nothing to age
-        """Local stores leave no leases or uploads behind."""
-        return {"expired_leases": 0, "orphaned_generations": 0, "abandoned_uploads": 0}
+        """Remove what killed commits and removals left: orphaned generations, unused blobs.
+
+        Local stores leave no leases or uploads behind.
+        """
+        orphans = sweep_versions(self.layout.models_dir, self.fs, self.lock, self.rm_tree)
+        free_unused_blobs(self.layout.root)
+        return {"expired_leases": 0, "orphaned_generations": orphans, "abandoned_uploads": 0}
 
     def close(self) -> None:
         """Nothing runs in the background."""
+
+
+def write_record(scratch: str, path: str, document: bytes) -> None:
+    """Write the record under a temporary name in ``scratch``, fsync it, rename it into place.
+
+    The rename is the moment the install exists; both directories are fsynced after it.
+    """
+    tmp = os.path.join(scratch, RECORD_NAME + ".tmp")
+    with open(tmp, "wb") as handle:
+        handle.write(document)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)
+    _fsync_dir(os.path.dirname(path))
 
 
 def _fsync_dir(path: str) -> None:

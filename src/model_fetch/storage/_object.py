@@ -6,6 +6,8 @@ their stored sizes checked, and the record written last with a conditional write
 record is the commit. The (name, version) lock is a :class:`~model_fetch.storage.Lease` where the
 filesystem does conditional writes, a local lock file otherwise (then only the processes of this
 machine are excluded). Replaced generations are retired (see :mod:`model_fetch.storage._sweep`).
+A staged file that another installed version already holds is placed by a server-side copy
+instead of an upload (see :mod:`model_fetch.storage._shared`).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import os
 import shutil
 from typing import TYPE_CHECKING, Any
 
+from model_fetch._log import get_logger
 from model_fetch._paths import validate_relpath
 from model_fetch.exceptions import ModelFetchError, StoreUnavailable
 from model_fetch.storage._layout import Layout, lock_key, store_key
@@ -28,6 +31,7 @@ from model_fetch.storage._objects import (
     upload_file,
 )
 from model_fetch.storage._record import load_record
+from model_fetch.storage._shared import SharedCopies, place_copy
 from model_fetch.storage._sweep import Sweeper
 
 if TYPE_CHECKING:
@@ -40,6 +44,8 @@ if TYPE_CHECKING:
     from model_fetch.storage._record import InstallRecord
 
 __all__ = ["ObjectBackend"]
+
+log = get_logger(__name__)
 
 
 class ObjectBackend:
@@ -63,6 +69,8 @@ class ObjectBackend:
         self._available = False
         self._conditional: bool | None = None
         self._sweeper = Sweeper(fs, self.layout, settings.lease_ttl)
+        #: The files each install may place by a server-side copy (noted by the origin tier).
+        self.shared = SharedCopies(fs, self.layout)
 
     @property
     def object_store(self) -> bool:
@@ -126,8 +134,8 @@ class ObjectBackend:
             data: bytes = handle.read()
         return data
 
-    def write_small(self, path: str, data: bytes) -> None:
-        """One PUT: the object appears whole."""
+    def write_small(self, path: str, data: bytes, *, scratch: str | None = None) -> None:  # noqa: ARG002
+        """One PUT: the object appears whole (no temporary name, so no scratch)."""
         self.fs.pipe_file(path, data)
 
     def rm_tree(self, path: str) -> None:
@@ -151,10 +159,23 @@ class ObjectBackend:
         target = layout.generation_dir(record.name, record.version, record.generation)
         record_path = layout.record_path(record.name, record.version)
         uploaded: list[str] = []
+        noted = self.shared.take(staging)
+        digests = {file.path: (file.size, file.sha256) for file in record.files}
         try:
             for local, rel in _staged_files(staging):
                 remote = f"{target}/{rel}"
                 uploaded.append(remote)
+                copy = noted.get(rel)
+                # The record vouches for the staged file: only a copy of the same bytes stands in.
+                if (
+                    copy is not None
+                    and digests.get(rel) == (copy.size, copy.sha256)
+                    and os.path.getsize(local) == copy.size
+                    and place_copy(self.fs, copy, remote, cancel=cancel)
+                ):
+                    log.debug("%s: placed by a server-side copy of %s", rel, copy.path)
+                    on_upload(copy.size)
+                    continue
                 upload_file(self.fs, local, remote, on_bytes=on_upload, cancel=cancel)
             guard()
             previous = self._write_record(record_path, document)

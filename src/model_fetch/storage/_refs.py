@@ -28,16 +28,17 @@ class Refs:
         """Nothing is read yet."""
         self._backend = backend
 
-    def write(self, name: str, ref: str, version: str) -> None:
-        """Remember that ``ref`` resolved to ``version``."""
+    def write(self, name: str, ref: str, version: str, *, scratch: str | None = None) -> None:
+        """Remember that ``ref`` resolved to ``version`` (``scratch``: see ``write_small``)."""
+        path = self._backend.layout.alias_path(name, ref)
         if isinstance(self._backend.layout, HfLayout):
             # huggingface_hub's format: the commit alone, no newline.
-            self._backend.write_small(self._backend.layout.alias_path(name, ref), version.encode())
+            self._backend.write_small(path, version.encode(), scratch=scratch)
             return
         document = json.dumps(
             {"ref": ref, "version": version, "resolved_at": iso_timestamp(dt.datetime.now(dt.UTC))},
         ).encode()
-        self._backend.write_small(self._backend.layout.alias_path(name, ref), document)
+        self._backend.write_small(path, document, scratch=scratch)
 
     def read(self, name: str, ref: str) -> str | None:
         """Return the version ``ref`` last resolved to, or None."""

@@ -17,9 +17,12 @@ from model_fetch._models import CachedModel, CacheInfo
 from model_fetch.exceptions import InsufficientStorage
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
+
     from model_fetch._config import Settings
     from model_fetch.storage._backend import Backend
     from model_fetch.storage._catalog import Catalog
+    from model_fetch.storage._record import InstallRecord
     from model_fetch.storage._staging import StagingArea
 
 __all__ = ["Space", "no_room"]
@@ -150,6 +153,7 @@ class Space:
             total_bytes=total,
             used_bytes=used,
             available_bytes=available,
+            deduplicated_bytes=self.deduplicated(records),
             models=tuple(
                 CachedModel(
                     model_name=record.name,
@@ -165,6 +169,28 @@ class Space:
             completed_downloads=sum(len(record.archives) for record in records),
             last_updated=dt.datetime.now(dt.UTC),
         )
+
+    def deduplicated(self, records: Iterable[InstallRecord]) -> int:
+        """Bytes that sharing saves on disk: the files' sizes less their unique inodes' sizes.
+
+        Only local stores share storage (hard links, huggingface_hub's blobs through symlinks);
+        on object stores every version keeps its own object, so nothing is saved on disk.
+        """
+        if not self._backend.local:
+            return 0
+        layout = self._backend.layout
+        logical = 0
+        inodes: dict[tuple[int, int], int] = {}
+        for record in records:
+            base = layout.generation_dir(record.name, record.version, record.generation)
+            for file in record.files:
+                try:
+                    info = os.stat(layout.join_rel(base, file.path))
+                except OSError:
+                    continue
+                logical += info.st_size
+                inodes[(info.st_dev, info.st_ino)] = info.st_size
+        return logical - sum(inodes.values())
 
 
 def no_room(required: int, available: int) -> InsufficientStorage:

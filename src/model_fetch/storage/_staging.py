@@ -2,9 +2,10 @@
 
 A staging directory ``stage-<id>`` is created only after its lock file ``stage-<id>.lock`` beside
 it is locked, and that lock is held until the directory was committed or discarded. Scratch
-directories of the same install (``stage-<id>.extract-*``, where archives are unpacked) belong to
-the same lock. The operating system releases a lock when its holder dies, kill -9 included, so a
-staging directory whose lock can be taken belongs to nobody: :meth:`StagingArea.reclaim` deletes
+directories of the same install (``stage-<id>.extract-*``, where archives are unpacked, and
+``stage-<id>.commit``, where a commit makes its temporary names) belong to the same lock. The
+operating system releases a lock when its holder dies, kill -9 included, so a staging directory
+whose lock can be taken belongs to nobody: :meth:`StagingArea.reclaim` deletes
 it, with its lock file. That runs before every new staging directory is made, before the area is
 measured (``cache-info``, the quota) and in ``cache-prune``.
 """
@@ -21,14 +22,16 @@ from typing import TYPE_CHECKING
 from model_fetch.storage._locks import LocalLock
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Iterator
 
-__all__ = ["StagingArea", "tree_size"]
+__all__ = ["COMMIT_SUFFIX", "StagingArea", "tree_size"]
 
 #: The prefix of a staging directory's name.
 STAGE_PREFIX = "stage-"
 #: The suffix of the lock file held for a staging directory's lifetime.
 LOCK_SUFFIX = ".lock"
+#: The suffix of a commit's scratch directory (temporary links and record), the same lock's.
+COMMIT_SUFFIX = ".commit"
 
 
 class StagingArea:
@@ -62,6 +65,15 @@ class StagingArea:
             with self._mutex:
                 self._held[path] = lock
             return path
+
+    @contextlib.contextmanager
+    def scratch(self) -> Iterator[str]:
+        """A fresh staging directory for temporary names, removed and let go at the end."""
+        path = self.new()
+        try:
+            yield path
+        finally:
+            self.discard(path)
 
     def finish(self, staging: str) -> None:
         """Let a staging directory's lock go once the directory was committed or removed.

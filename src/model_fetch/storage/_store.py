@@ -26,6 +26,7 @@ from model_fetch.storage._layout import REFS_DIR, new_generation, partial_key
 from model_fetch.storage._local import LocalBackend
 from model_fetch.storage._record import encode_record
 from model_fetch.storage._refs import Refs
+from model_fetch.storage._shared import read_stored_copy
 from model_fetch.storage._space import Space, no_room
 from model_fetch.storage._staging import StagingArea, tree_size
 
@@ -40,8 +41,10 @@ if TYPE_CHECKING:
     from model_fetch.storage._backend import Backend
     from model_fetch.storage._lease import Lease
     from model_fetch.storage._locks import StoreLock
+    from model_fetch.storage._object import ObjectBackend
     from model_fetch.storage._record import InstallRecord
-    from model_fetch.transfer import PartialFile
+    from model_fetch.storage._shared import StoredCopy
+    from model_fetch.transfer import FetchOutcome, PartialFile
 
 __all__ = ["Store"]
 
@@ -148,6 +151,43 @@ class Store:
             return find_hf_copy(self.root, remote)
         return find_copy(self.root, remote) if self.local else None
 
+    def stored_copy(self, staging: str, remote: RemoteFile) -> StoredCopy | None:
+        """On an object store: an installed object holding ``remote``'s bytes, or None.
+
+        Found by a digest the plan knows, in the store's install records (read once per
+        install). The origin tier reads it into ``staging`` instead of downloading it and, once
+        the bytes are verified, :meth:`share` lets the commit copy it server-side.
+        """
+        backend = self._object_backend()
+        if backend is None:
+            return None
+        return backend.shared.find(staging, remote, self._catalog.iter_records())
+
+    def read_copy(
+        self,
+        copy: StoredCopy,
+        dest: str,
+        remote: RemoteFile,
+        *,
+        on_position: Callable[[int], None],
+        cancel: threading.Event | None,
+    ) -> FetchOutcome:
+        """Read a stored copy into a staging file, hashing it for the plan's digests."""
+        return read_stored_copy(self.fs, copy, dest, remote, on_position=on_position, cancel=cancel)
+
+    def share(self, staging: str, rel: str, copy: StoredCopy) -> None:
+        """Let the commit place the staged file ``rel`` by a server-side copy of ``copy``."""
+        if (backend := self._object_backend()) is not None:
+            backend.shared.note(staging, rel, copy)
+
+    def _object_backend(self) -> ObjectBackend | None:
+        """The backend when it is an object store's; its module loads only then."""
+        if self.backend.local:
+            return None
+        from model_fetch.storage._object import ObjectBackend  # noqa: PLC0415 - see above
+
+        return self.backend if isinstance(self.backend, ObjectBackend) else None
+
     def local_cache_dir(self) -> str:
         """A local directory for caches (repository indexes) that belong to this store."""
         return self.backend.meta_dir(".cache")
@@ -183,8 +223,16 @@ class Store:
 
     # -- refs ---------------------------------------------------------------------------------
     def write_alias(self, name: str, ref: str, version: str) -> None:
-        """Remember that ``ref`` (a branch, "latest") resolved to ``version``, for offline use."""
-        self._refs.write(name, ref, version)
+        """Remember that ``ref`` (a branch, "latest") resolved to ``version``, for offline use.
+
+        On a local disk the temporary name is made in a staging directory, so a process killed
+        before its rename leaves nothing beside the refs (huggingface_hub would read it as a ref).
+        """
+        if not self.local:
+            self._refs.write(name, ref, version)
+            return
+        with self._staging.scratch() as scratch:
+            self._refs.write(name, ref, version, scratch=scratch)
 
     def read_alias(self, name: str, ref: str) -> str | None:
         """Return the version ``ref`` last resolved to, or None."""
@@ -291,6 +339,8 @@ class Store:
 
     def discard(self, staging: str) -> None:
         """Remove a staging directory after a failure (or once a kept one is done with)."""
+        if (backend := self._object_backend()) is not None:
+            backend.shared.take(staging)
         self._staging.discard(staging)
 
     def remove(self, record: InstallRecord) -> list[str]:

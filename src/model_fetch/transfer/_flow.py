@@ -44,17 +44,28 @@ class BackgroundSync(Generic[_T]):
         snapshot: Callable[[], _T],
         on_durable: Callable[[_T], None] | None = None,
     ) -> None:
-        """Start the sync thread."""
+        """Prepare the sync thread; it starts with the first request.
+
+        Most files of a repository are small and never ask for a sync before their final
+        fsync, so they never pay for starting a thread (several milliseconds on a busy machine).
+        """
         self._fd = fd
         self._snapshot = snapshot
         self._on_durable = on_durable
         self._wanted = threading.Event()
         self._stopping = False
-        self._thread = threading.Thread(target=self._run, name="model_fetch-sync", daemon=True)
-        self._thread.start()
+        self._thread: threading.Thread | None = None
+
+    @property
+    def started(self) -> bool:
+        """Whether a sync was ever requested (and so the thread runs)."""
+        return self._thread is not None
 
     def request(self) -> None:
         """Ask for a sync (requests made while one runs fold into the next)."""
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="model_fetch-sync", daemon=True)
+            self._thread.start()
         self._wanted.set()
 
     def _run(self) -> None:
@@ -73,7 +84,8 @@ class BackgroundSync(Generic[_T]):
         """Stop the thread (a sync in progress finishes first)."""
         self._stopping = True
         self._wanted.set()
-        self._thread.join()
+        if self._thread is not None:
+            self._thread.join()
 
 
 class StallGuard:

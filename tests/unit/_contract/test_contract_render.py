@@ -108,6 +108,7 @@ def test_removal_and_cache_bodies_are_the_contracts() -> None:
         used_bytes=3 * MIB,
         available_bytes=7 * MIB,
         models=(CachedModel(model_name="m", version="v", size_bytes=MIB, last_accessed=MOMENT),),
+        deduplicated_bytes=MIB // 2,
         download_bytes=MIB // 2,
         download_entries=1,
         partial_downloads=1,
@@ -135,6 +136,7 @@ def test_removal_and_cache_bodies_are_the_contracts() -> None:
                     "last_accessed": "2025-08-14T10:35:22.000Z",
                 }
             ],
+            "deduplicated_size_mb": 0.5,
         },
         "download_cache": {
             "enabled": True,

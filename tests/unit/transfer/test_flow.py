@@ -150,13 +150,14 @@ def test_a_failed_sync_claims_nothing() -> None:
     assert durable == []
 
 
-def test_stop_without_a_request_ends_the_thread() -> None:
-    """A sync thread that was never asked stops at once and syncs nothing."""
+def test_a_sync_never_asked_for_starts_no_thread() -> None:
+    """A small file that never asks for a sync costs no thread, and stopping syncs nothing."""
     calls: list[int] = []
     sync = BackgroundSync(0, lambda: calls.append(1) or 0)
+    assert not sync.started
     sync.stop()
     assert calls == []
-    assert not sync._thread.is_alive()
+    assert not sync.started
 
 
 def test_datasync_flushes_a_real_file(tmp_path: Path) -> None:
