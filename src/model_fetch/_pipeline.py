@@ -24,7 +24,6 @@ from model_fetch._models import InstallResult, Plan, RemoteFile
 from model_fetch._progress import ProgressTracker
 from model_fetch._provenance import SignatureStep
 from model_fetch._tiers import Attempt, MirrorTier, OriginTier
-from model_fetch._warm import warm_install_imports
 from model_fetch.checksums import Checksum
 from model_fetch.exceptions import (
     InvalidRequest,
@@ -382,7 +381,6 @@ class Pipeline:
 
     def _fetch(self, attempt: Attempt) -> list[FileRecord]:
         """Ask each tier in turn; the last one (the origin) answers or raises."""
-        warm_install_imports(file.path for file in attempt.plan.files)
         for tier in self.tiers:
             files = tier.fetch(attempt)
             if files is not None:
