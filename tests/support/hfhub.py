@@ -560,6 +560,8 @@ class TestHub:
             raise ValueError(f"page_size must be >= 1, got {page_size}")
         self._token = token
         self._page_size = page_size
+        #: Where ``Link: rel="next"`` points (None: this hub), to play a hostile endpoint.
+        self.next_page_base: str | None = None
         self._cdn_base_url = None if cdn_base_url is None else cdn_base_url.rstrip("/")
         self._secret = secrets.token_bytes(16)
         self._lock = threading.Lock()
@@ -988,7 +990,8 @@ class TestHub:
         if offset + self._page_size < len(entries):
             params = {k: v[-1] for k, v in query.items() if k != "cursor"}
             params["cursor"] = base64.urlsafe_b64encode(str(offset + len(page)).encode()).decode()
-            url = f"{self.endpoint}/api/models/{repo.repo_id}/tree/{arg}"
+            base = self.next_page_base or self.endpoint
+            url = f"{base}/api/models/{repo.repo_id}/tree/{arg}"
             url += f"?{urllib.parse.urlencode(params)}"
             headers.append(("Link", f'<{url}>; rel="next"'))
         return _json_response(page, headers=headers)

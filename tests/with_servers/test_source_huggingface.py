@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from model_fetch import ChecksumMismatch, Downloader, ModelNotFound
+from model_fetch import ChecksumMismatch, Downloader, DownloadFailed, ModelNotFound
 from support.helpers import payload
 from support.hfhub import HubFile, TestHub
 from support.server import Fault, FileServer
@@ -161,6 +161,38 @@ def test_private_repo_token_never_reaches_the_cdn(
     assert cdn_requests
     assert all(r.headers.get("authorization") == f"Bearer {TOKEN}" for r in hub_requests)
     assert all("authorization" not in r.headers for r in cdn_requests)
+
+
+def test_a_paginated_file_list_is_read_to_its_end(
+    downloader: Downloader, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A repo whose file list spans several pages (``Link: rel="next"``) installs every file."""
+    with TestHub(page_size=2).start() as paged:
+        monkeypatch.setenv("HF_ENDPOINT", paged.endpoint)
+        paged.add_repo("acme/paged", FILES)
+        result = downloader.download("acme/paged", source="huggingface")
+        pages = [r for r in paged.requests if "/tree/" in r.path]
+    assert installed(result.directory) == {f.path: f.data for f in FILES}
+    assert len(pages) == 4, "six files and two directories, two entries a page"
+
+
+def test_a_next_page_on_another_host_gets_no_token(
+    downloader: Downloader,
+    hub: TestHub,
+    server: FileServer,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The token goes with every page, so a file list continuing elsewhere is not followed."""
+    hub.add_repo("acme/private", FILES, private=True)
+    monkeypatch.setenv("HF_TOKEN", TOKEN)
+    with TestHub(token=TOKEN, page_size=2).start() as paged:
+        monkeypatch.setenv("HF_ENDPOINT", paged.endpoint)
+        paged.add_repo("acme/private", FILES, private=True)
+        paged.next_page_base = server.url("").rstrip("/")
+        with pytest.raises(DownloadFailed, match="another host"):
+            downloader.download("acme/private", source="huggingface")
+    assert server.requests == [], "nothing, and no token, went to the other host"
+    assert downloader.list_models() == []
 
 
 def test_the_token_huggingface_cli_login_stored_is_used(

@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import re
 from typing import TYPE_CHECKING, Any, Final
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 import attrs
 
@@ -31,6 +31,8 @@ _NEXT: Final = re.compile(r'<([^>]+)>\s*;\s*rel="?next"?')
 #: The one 401 message of the Hub that means a bad token rather than "no such repo".
 _BAD_TOKEN: Final = "Invalid credentials in Authorization header"  # noqa: S105 - a message
 _OK: Final = 200
+#: The largest API document read (a page of a file list is a few hundred KB).
+MAX_DOCUMENT: Final = 64 * 1024 * 1024
 _UNAUTHORIZED: Final = 401
 
 
@@ -105,6 +107,11 @@ def hub_tree(
         files.extend(e for e in page if isinstance(e, dict) and e.get("type") == "file")
         found = _NEXT.search(link or "")
         url = found.group(1) if found else None
+        if url is not None and _origin(url) != _origin(endpoint):
+            # The token goes with every page: a next page elsewhere would carry it there.
+            raise DownloadFailed(
+                f"The Hub's file list of {repo_id!r} continues on another host; not followed"
+            )
     return HubTree(commit=commit, gated=bool(info.get("gated")), files=tuple(files))
 
 
@@ -117,11 +124,13 @@ def _get_json(
     try:
         response = http.request("GET", url, headers=headers, timeout=timeout)
         try:
-            body = response.read()
+            body = response.read(MAX_DOCUMENT + 1)
         finally:
             response.release_conn()
     except urllib3.exceptions.HTTPError as exc:
         raise DownloadFailed(f"Could not reach the Hugging Face Hub at {url}: {exc}") from exc
+    if len(body) > MAX_DOCUMENT:
+        raise DownloadFailed(f"The Hub's answer to {url} is larger than {MAX_DOCUMENT} bytes")
     if response.status != _OK:
         code = response.headers.get("X-Error-Code")
         message = response.headers.get("X-Error-Message") or _error_text(body)
@@ -130,6 +139,18 @@ def _get_json(
         return json.loads(body), response.headers.get("Link")
     except ValueError as exc:
         raise DownloadFailed(f"The Hub answered {url} with something that is not JSON") from exc
+
+
+def _origin(url: str) -> tuple[str, str, int | None]:
+    """Scheme, host and port of a URL, case-folded, with the scheme's default port."""
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    default = {"http": 80, "https": 443}.get(scheme)
+    return scheme, (parts.hostname or "").lower(), port if port is not None else default
 
 
 def _error_text(body: bytes) -> str:
