@@ -2,8 +2,10 @@
 
 The API runs over a store, an empty repository index, an empty local registry, an empty test hub
 and a file server on 127.0.0.1. Schema-valid (positive) requests have their download URL pointed
-at that file server and their checksum dropped (a random valid digest would rightly fail with
-500), so nothing generated can reach beyond 127.0.0.1; every other field is as generated.
+at that file server, their checksum dropped (a random valid digest would rightly fail with 500)
+and a required signature dropped (no file the server holds is signed, so that too would rightly
+fail with 500), so nothing generated can reach beyond 127.0.0.1; every other field is as
+generated.
 (schemathesis builds its tests at import, so the app is built at import too.)
 """
 
@@ -78,6 +80,9 @@ def _keep_positive_downloads_local(_: object, case: schemathesis.Case) -> schema
     if body.get("download_url") is not None or body["source"] == "url":
         body["download_url"] = FILE_URL
     body.pop("checksum", None)
+    options = body.get("options")
+    if isinstance(options, dict) and options.get("signature") == "required":
+        body["options"] = {key: value for key, value in options.items() if key != "signature"}
     case.body = body
     return case
 
