@@ -52,7 +52,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))  # the
 
 import bench_download as bd  # nginx, test data, machine info
 import bench_limits as bl  # the rounds, wait4 timing, verdicts
-import docs_output
 
 from support.hfhub import HubFile, TestHub
 
@@ -60,7 +59,6 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
 
 MIB = bd.MIB
-README = Path(__file__).resolve().parent / "README.md"
 SRC = bd.REPO_ROOT / "src"
 WARM, SINGLE, SNAPSHOT = "bench/warm", "bench/single", "bench/snapshot"
 TARGET = 1.5
@@ -469,15 +467,7 @@ def main(argv: list[str] | None = None) -> int:
     except bd.BenchError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    info["load_after"] = "/".join(f"{x:.1f}" for x in os.getloadavg())
-    table = report(args, parts, info)
-    print(table)
-    if args.out:
-        raw = {k: {"runs": v.runs, "errors": v.errors} for k, v in parts.items()}
-        args.out.write_text(json.dumps({"info": info, "parts": raw}, indent=2, default=str))
-    if args.write_docs:
-        docs_output.write_section("hf", table)
-        docs_output.write_section("hf", table, page=README)
+    bl.publish("hf", args, parts, info, report)
     return 0
 
 

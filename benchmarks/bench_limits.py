@@ -45,12 +45,15 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import bench_download as bd  # the sibling script's nginx and test file helpers
 import docs_output
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 MIB = bd.MIB
 README = Path(__file__).resolve().parent / "README.md"
@@ -491,6 +494,25 @@ def serve(work: Path, name: str, limit_rate: str | None, size_mib: int) -> tuple
     return nginx, sha
 
 
+def publish(
+    section: str,
+    args: argparse.Namespace,
+    parts: dict[str, Runner],
+    info: dict[str, Any],
+    report: Callable[[argparse.Namespace, dict[str, Runner], dict[str, Any]], str],
+) -> None:
+    """Print the run's report; write its raw timings (``--out``) and docs (``--write-docs``)."""
+    info["load_after"] = "/".join(f"{x:.1f}" for x in os.getloadavg())
+    table = report(args, parts, info)
+    print(table)
+    if args.out:
+        raw = {k: {"runs": v.runs, "errors": v.errors} for k, v in parts.items()}
+        args.out.write_text(json.dumps({"info": info, "parts": raw}, indent=2, default=str))
+    if args.write_docs:
+        docs_output.write_section(section, table)
+        docs_output.write_section(section, table, page=README)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--size-mib", type=int, default=1024)
@@ -537,15 +559,7 @@ def main(argv: list[str] | None = None) -> int:
         finally:
             for server in servers:
                 server.stop()
-    info["load_after"] = "/".join(f"{x:.1f}" for x in os.getloadavg())
-    table = report(args, parts, info)
-    print(table)
-    if args.out:
-        raw = {k: {"runs": v.runs, "errors": v.errors} for k, v in parts.items()}
-        args.out.write_text(json.dumps({"info": info, "parts": raw}, indent=2, default=str))
-    if args.write_docs:
-        docs_output.write_section("limits", table)
-        docs_output.write_section("limits", table, page=README)
+    publish("limits", args, parts, info, report)
     return 0
 
 
